@@ -1,0 +1,196 @@
+"""All settings in one validated model, read from a YAML file and the environment.
+
+Where they come from, later wins:
+1. defaults below;
+2. the YAML file named by `CONFLUENCE_SETTINGS` (default `./confluence.yaml` if it exists);
+3. environment variables: `CONFLUENCE_SITE_URL`, `CONFLUENCE_EMAIL`, `CONFLUENCE_API_TOKEN`,
+   `CONFLUENCE_CLIENT_ID`, `CONFLUENCE_CLIENT_SECRET`, `CONFLUENCE_REDIRECT_URI`,
+   `CONFLUENCE_AUTH_URL`, `CONFLUENCE_API_URL`, `CONFLUENCE_TOKEN_FILE`, `CONFLUENCE_DATA_DIR`.
+
+Secrets (API token, client secret) come only from the environment: a YAML file that holds
+one is refused, so that no secret is ever committed next to the settings.
+
+The auth mode follows from what is set: a client id means OAuth 2.0 (3LO), an API token
+means basic auth on the site, and nothing at all means demo mode on the bundled emulator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+DEFAULT_AUTH_URL = "https://auth.atlassian.com"
+DEFAULT_API_URL = "https://api.atlassian.com"
+SECRET_FIELDS = ("api_token", "client_secret")
+_INTERVALS = {"1h": "0 * * * *", "6h": "0 */6 * * *", "24h": "0 0 * * *"}
+_CRON = re.compile(r"^\s*(\S+\s+){4}\S+\s*$")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work; the message names the field and the fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthSettings(_Model):
+    mode: Literal["demo", "api_token", "oauth"] = "demo"
+    site_url: str | None = None
+    email: str | None = None
+    api_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    redirect_uri: str = "http://127.0.0.1:8976/callback"
+    auth_url: str = DEFAULT_AUTH_URL
+    api_url: str = DEFAULT_API_URL
+    token_file: Path = Field(default_factory=lambda: Path.home() / ".config" / "confluence-pipeline" / "tokens.json")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AuthSettings":
+        if self.mode == "api_token":
+            missing = [n for n in ("site_url", "email", "api_token") if not getattr(self, n)]
+            if missing:
+                env = ", ".join(f"CONFLUENCE_{n.upper()}" for n in missing)
+                raise ValueError(f"API token mode needs {', '.join(missing)}: set {env}")
+        if self.mode == "oauth":
+            missing = [n for n in ("client_id", "client_secret") if not getattr(self, n)]
+            if missing:
+                env = ", ".join(f"CONFLUENCE_{n.upper()}" for n in missing)
+                raise ValueError(f"OAuth mode needs {', '.join(missing)}: set {env} (from the Atlassian developer console)")
+        return self
+
+
+class DateRange(_Model):
+    """Is After / Is Before / Is Between: `after` and `before` are exclusive day bounds."""
+
+    after: date | None = None
+    before: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DateRange":
+        if self.after and self.before and self.after >= self.before:
+            raise ValueError(f"after ({self.after}) must be earlier than before ({self.before})")
+        return self
+
+
+class SyncFilters(_Model):
+    """What is downloaded. Space keys are case-sensitive; page ids include all descendants."""
+
+    space_keys_in: list[str] = []
+    space_keys_not_in: list[str] = []
+    page_ids_in: list[str] = []
+    page_ids_not_in: list[str] = []
+    blogpost_ids_in: list[str] = []
+    blogpost_ids_not_in: list[str] = []
+    modified: DateRange = DateRange()
+    created: DateRange = DateRange()
+
+    @field_validator("page_ids_in", "page_ids_not_in", "blogpost_ids_in", "blogpost_ids_not_in", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            value = [str(v) for v in value]
+            bad = [v for v in value if not v.isdigit()]
+            if bad:
+                raise ValueError(f"content ids are numbers, not {', '.join(bad)}")
+        return value
+
+
+class IndexingFilters(_Model):
+    """What reaches the search index (everything is synced either way)."""
+
+    pages: bool = True
+    page_attachments: bool = True
+    page_comments: bool = True
+    blogposts: bool = True
+    blogpost_attachments: bool = True
+    blogpost_comments: bool = True
+
+
+class SyncSettings(_Model):
+    strategy: Literal["scheduled", "manual"] = "manual"
+    interval: str = "24h"
+    timezone: str = "UTC"
+    start_date: date = date(2023, 1, 1)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if value in _INTERVALS or _CRON.match(value):
+            return value
+        raise ValueError(f"interval must be 1h, 6h, 24h or a cron expression, not {value!r}")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)") from None
+        return value
+
+    @property
+    def cron(self) -> str:
+        return _INTERVALS.get(self.interval, self.interval)
+
+
+class Settings(_Model):
+    auth: AuthSettings = AuthSettings()
+    sync: SyncSettings = SyncSettings()
+    filters: SyncFilters = SyncFilters()
+    indexing: IndexingFilters = IndexingFilters()
+    data_dir: Path = Path("data")
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.data_dir / "confluence.duckdb"
+
+
+_ENV_AUTH = {
+    "CONFLUENCE_SITE_URL": "site_url", "CONFLUENCE_EMAIL": "email", "CONFLUENCE_API_TOKEN": "api_token",
+    "CONFLUENCE_CLIENT_ID": "client_id", "CONFLUENCE_CLIENT_SECRET": "client_secret",
+    "CONFLUENCE_REDIRECT_URI": "redirect_uri", "CONFLUENCE_AUTH_URL": "auth_url", "CONFLUENCE_API_URL": "api_url",
+    "CONFLUENCE_TOKEN_FILE": "token_file",
+}
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the YAML file and the environment, validated; SettingsError if unusable."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    file = Path(path or env.get("CONFLUENCE_SETTINGS") or "confluence.yaml")
+    if path or env.get("CONFLUENCE_SETTINGS") or file.exists():
+        if not file.exists():
+            raise SettingsError(f"Settings file {file} does not exist: create it or unset CONFLUENCE_SETTINGS")
+        try:
+            raw = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"Settings file {file} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise SettingsError(f"Settings file {file} must hold a mapping of sections (auth, sync, filters, indexing)")
+        secrets_in_file = [k for k in SECRET_FIELDS if k in (raw.get("auth") or {})]
+        if secrets_in_file:
+            raise SettingsError(f"Settings file {file} holds auth.{', auth.'.join(secrets_in_file)}: secrets come only "
+                                "from the environment (CONFLUENCE_API_TOKEN, CONFLUENCE_CLIENT_SECRET); remove them from the file")
+    auth = dict(raw.get("auth") or {})
+    for var, name in _ENV_AUTH.items():
+        if env.get(var):
+            auth[name] = env[var]
+    if "mode" not in auth:
+        auth["mode"] = "oauth" if auth.get("client_id") else "api_token" if auth.get("api_token") else "demo"
+    raw["auth"] = auth
+    if env.get("CONFLUENCE_DATA_DIR"):
+        raw["data_dir"] = env["CONFLUENCE_DATA_DIR"]
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"Invalid settings ({file if file.exists() else 'environment'}): {problems}") from None
