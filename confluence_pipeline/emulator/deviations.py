@@ -151,6 +151,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
            {"type": "object", "properties": {"publishers": STRING}},
            "REAL.md §7 v1 content: expanded history.contributors is only {_expandable: {publishers}}; "
            "airbyte-v1-content-audit-group-records-excerpt.jsonl"),
+    _extra("v1", "BulkUserLookup", "accountStatus", STRING,
+           "REAL.md §7 v1 users carry accountStatus (text2confl-v1-content-create-response.json, version.by); "
+           "the bulk lookup returns the same user object", in_recordings=False),
     _extra("v1", "Space", "_expandable.roles", STRING,
            "SOURCE.md §4 (real _expandable key sets); mcp-atlassian-v1-anonymized-mocks.json"),
 )

@@ -99,10 +99,11 @@ def render_error(err: ApiError, family: str) -> tuple[int, dict[str, str], Any]:
         return err.status, headers, {"code": err.status, "message": message}
     if family == "v1":
         name = _V1_EXCEPTION.get(err.status, "com.atlassian.confluence.api.service.exceptions.ServiceException")
+        # The recorded bad-CQL 400 says authorized, valid and successful, odd as that is.
+        ok = err.status == 400
         body = {
             "statusCode": err.status,
-            "data": {"authorized": err.status not in (401, 403), "valid": err.status != 400,
-                     "errors": [], "successful": False},
+            "data": {"authorized": err.status not in (401, 403), "valid": ok, "errors": [], "successful": ok},
             "message": f"{name}: {err.detail or ''}",
         }
         return err.status, headers, body
