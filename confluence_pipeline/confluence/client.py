@@ -1,0 +1,855 @@
+"""The connector's one way of talking to Confluence Cloud.
+
+`ConfluenceClient` holds one pooled `requests.Session` (connect/read timeouts), an auth object,
+the retry policy, the pacer and the call counters. Its typed methods return models, and
+generators for lists, so memory stays flat however long a listing is. Reads by id go in bulk
+where the API allows (`id=` up to 250, `space-id=` up to 100, users-bulk 250, v1 user/bulk 100,
+CQL `id in (...)` with restrictions expanded): callers never loop one call per object.
+
+Hosts. API-token mode talks to the site: `{site_url}/wiki/api/v2/...`, `{site_url}/wiki/rest/api/...`.
+OAuth talks to the gateway: `{api_url}/ex/confluence/{cloudId}/wiki/...`. Either way every
+request is a site-relative path (`/wiki/...`) put behind `root_url`.
+
+Failures. Idempotent calls (GET, and POST /users-bulk, a read) are retried on 429, 5xx and
+lost connections per `RetryPolicy`; then a clear error from `errors.py`. Under OAuth a 401 (or
+a 403/404 that a probe shows was an expired token, FACTS.md §11) renews the token once and
+retries once.
+
+Counters. Every HTTP call is counted by operation (the spec's operationId), with the API points
+it cost by Atlassian's model (1 per call, +1 per core object, +2 per identity object):
+`stats()`, for Dagster metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from pydantic import BaseModel
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from .auth import REQUIRED_SCOPES, BasicTokenAuth, OAuthApp, OAuthTokenAuth
+from .errors import (LOGIN_AGAIN, ApiError, AuthError, ConfluenceError, NotFound, PermissionDenied,
+                     RateLimited, ReauthorizeRequired, SiteUnreachable, TooLarge, redact_url)
+from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentProperty, ContentRestriction,
+                     ContentV1, Descendant, DirectChild, Folder, FooterComment, Group, GroupList,
+                     InlineComment, Label, Page, RestrictionPrincipals, SearchResult, Space, SpacePermission,
+                     User, UserList, UserV1, Version)
+from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages, site_path
+from .ratelimit import Pacer, RetryPolicy
+from .tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_IDS = 250  # v2 id= / ids= / keys=, users-bulk
+MAX_SPACE_IDS = 100  # v2 space-id=
+MAX_V1_USERS = 100  # v1 user/bulk returns at most 100
+RESTRICTION_BATCH = 100  # content ids per CQL `id in (...)` restriction read
+V2_LIMIT = 250
+DEFAULT_MAX_DOWNLOAD = 100 * 1024 * 1024
+API_TOKENS_URL = "https://id.atlassian.com/manage-profile/security/api-tokens"
+STATUS_PAGE = "https://status.atlassian.com"
+RESTRICTION_EXPAND = ("restrictions.read.restrictions.user", "restrictions.read.restrictions.group",
+                      "restrictions.update.restrictions.user", "restrictions.update.restrictions.group")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One spec operation the client calls: where it lives and what its objects cost."""
+
+    api: str  # v2 (paths under /wiki/api/v2) | v1 (full /wiki/rest/api paths)
+    method: str
+    path: str  # as the spec writes it
+    weight: int = 1  # points per object returned: 1 core, 2 identity (users, groups, permissions)
+
+    def site_path(self, **args: Any) -> str:
+        path = self.path.format(**{k: quote(str(v), safe="") for k, v in args.items()})
+        return f"/wiki/api/v2{path}" if self.api == "v2" else path
+
+
+def _v2(path: str, weight: int = 1, method: str = "GET") -> Operation:
+    return Operation("v2", method, path, weight)
+
+
+def _v1(path: str, weight: int = 1) -> Operation:
+    return Operation("v1", "GET", f"/wiki/rest/api{path}", weight)
+
+
+# Keyed by the spec's operationId: the names in stats() and in the scope check of the tests.
+OPERATIONS: dict[str, Operation] = {
+    "getSpaces": _v2("/spaces"),
+    "getSpaceById": _v2("/spaces/{id}"),
+    "getSpacePermissionsAssignments": _v2("/spaces/{id}/permissions", 2),
+    "getSpaceLabels": _v2("/spaces/{id}/labels"),
+    "getPages": _v2("/pages"),
+    "getPagesInSpace": _v2("/spaces/{id}/pages"),
+    "getPageById": _v2("/pages/{id}"),
+    "getPageAncestors": _v2("/pages/{id}/ancestors"),
+    "getPageDescendants": _v2("/pages/{id}/descendants"),
+    "getPageDirectChildren": _v2("/pages/{id}/direct-children"),
+    "getPageVersions": _v2("/pages/{id}/versions"),
+    "getPageLabels": _v2("/pages/{id}/labels"),
+    "getPageContentProperties": _v2("/pages/{page-id}/properties"),
+    "getBlogPosts": _v2("/blogposts"),
+    "getBlogPostsInSpace": _v2("/spaces/{id}/blogposts"),
+    "getBlogPostById": _v2("/blogposts/{id}"),
+    "getBlogPostVersions": _v2("/blogposts/{id}/versions"),
+    "getBlogPostLabels": _v2("/blogposts/{id}/labels"),
+    "getBlogpostContentProperties": _v2("/blogposts/{blogpost-id}/properties"),
+    "getFooterComments": _v2("/footer-comments"),
+    "getInlineComments": _v2("/inline-comments"),
+    "getPageFooterComments": _v2("/pages/{id}/footer-comments"),
+    "getPageInlineComments": _v2("/pages/{id}/inline-comments"),
+    "getBlogPostFooterComments": _v2("/blogposts/{id}/footer-comments"),
+    "getBlogPostInlineComments": _v2("/blogposts/{id}/inline-comments"),
+    "getFooterCommentChildren": _v2("/footer-comments/{id}/children"),
+    "getInlineCommentChildren": _v2("/inline-comments/{id}/children"),
+    "getAttachments": _v2("/attachments"),
+    "getAttachmentById": _v2("/attachments/{id}"),
+    "getPageAttachments": _v2("/pages/{id}/attachments"),
+    "getBlogpostAttachments": _v2("/blogposts/{id}/attachments"),
+    "getFolderById": _v2("/folders/{id}"),
+    "getFolderAncestors": _v2("/folders/{id}/ancestors"),
+    "getFolderDescendants": _v2("/folders/{id}/descendants"),
+    "getFolderDirectChildren": _v2("/folders/{id}/direct-children"),
+    "getLabels": _v2("/labels"),
+    "createBulkUserLookup": _v2("/users-bulk", 2, method="POST"),
+    "searchByCQL": _v1("/search"),
+    "searchContentByCQL": _v1("/content/search"),
+    "getRestrictions": _v1("/content/{id}/restriction", 2),
+    "getRestrictionsForOperation": _v1("/content/{id}/restriction/byOperation/{operationKey}", 2),
+    "getGroups": _v1("/group", 2),
+    "getGroupMembersByGroupId": _v1("/group/{groupId}/membersByGroupId", 2),
+    "getGroupMembershipsForUser": _v1("/user/memberof", 2),
+    "searchUser": _v1("/search/user", 2),
+    "getBulkUserLookup": _v1("/user/bulk", 2),
+    "getAuditRecords": _v1("/audit"),
+    # sic: the spec's operationId
+    "downloadAttatchment": _v1("/content/{id}/child/attachment/{attachmentId}/download"),
+}
+DOWNLOAD_HOP = "downloadAttachmentBytes"  # the redirect target: the file itself, not a REST operation
+READ_POSTS = frozenset({"createBulkUserLookup"})  # POSTs that only read: safe to retry
+
+# kind -> operation, for the families of endpoints that exist per container type
+_BY_KIND: dict[str, dict[str, str]] = {
+    "versions": {"page": "getPageVersions", "blogpost": "getBlogPostVersions"},
+    "labels": {"page": "getPageLabels", "blogpost": "getBlogPostLabels", "space": "getSpaceLabels"},
+    "properties": {"page": "getPageContentProperties", "blogpost": "getBlogpostContentProperties"},
+    "footer": {"page": "getPageFooterComments", "blogpost": "getBlogPostFooterComments"},
+    "inline": {"page": "getPageInlineComments", "blogpost": "getBlogPostInlineComments"},
+    "attachments": {"page": "getPageAttachments", "blogpost": "getBlogpostAttachments"},
+    "ancestors": {"page": "getPageAncestors", "folder": "getFolderAncestors"},
+    "descendants": {"page": "getPageDescendants", "folder": "getFolderDescendants"},
+    "children": {"page": "getPageDirectChildren", "folder": "getFolderDirectChildren"},
+    "replies": {"footer": "getFooterCommentChildren", "inline": "getInlineCommentChildren"},
+}
+# Path placeholders that are not called {id} in the spec.
+_ID_NAME = {"getPageContentProperties": "page-id", "getBlogpostContentProperties": "blogpost-id"}
+
+# Hints for a 403 on operations where it means something specific.
+_FORBIDDEN_HINTS = {
+    "getAuditRecords": "the audit log needs the Confluence Administrator permission and a paid plan; "
+                       "the rest of the sync can go on without it",
+    "getGroups": "listing groups needs permission to browse users on this site",
+    "getGroupMembersByGroupId": "listing group members needs permission to browse users on this site",
+}
+
+
+def _operation_for(family: str, kind: str) -> str:
+    try:
+        return _BY_KIND[family][kind]
+    except KeyError:
+        raise ValueError(f"{family} are not available for {kind!r}: use one of "
+                         f"{', '.join(_BY_KIND[family])}") from None
+
+
+def _query(params: Mapping[str, Any]) -> dict[str, str]:
+    """Wire query parameters: None dropped, lists comma-joined, booleans lower-case."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None or (isinstance(value, (list, tuple, set, frozenset)) and not value):
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            out[key] = ",".join(str(v) for v in value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _batches(values: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _objects(body: Any) -> int:
+    """How many objects an answer returned, for the points estimate."""
+    if isinstance(body, list):
+        return len(body)
+    if isinstance(body, dict):
+        results = body.get("results")
+        return len(results) if isinstance(results, list) else 1
+    return 0
+
+
+def _detail(response: requests.Response) -> str:
+    """The service's own message, from any of Confluence's error shapes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300]
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            return str(first.get("detail") or first.get("title") or first.get("code") or "")
+        for key in ("message", "error_description", "error"):
+            if body.get(key):
+                return str(body[key])
+    return ""
+
+
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class _Retry(Exception):
+    """A failed try that may be retried: its status (None: no answer) and headers."""
+
+    def __init__(self, status: int | None, headers: Mapping[str, str], cause: str) -> None:
+        super().__init__(cause)
+        self.status = status
+        self.headers = headers
+        self.cause = cause
+
+
+class ConfluenceClient:
+    """Typed, paginated, rate-limit-aware reads of one Confluence Cloud site."""
+
+    def __init__(self, root_url: str, auth: AuthBase, *, site_url: str | None = None,
+                 retry: RetryPolicy | None = None, pacer: Pacer | None = None,
+                 timeout: tuple[float, float] = (10.0, 60.0), pool_size: int = 10, page_size: int = V2_LIMIT,
+                 session: requests.Session | None = None) -> None:
+        if not 1 <= page_size <= V2_LIMIT:
+            raise ValueError(f"page_size must be between 1 and {V2_LIMIT}, not {page_size}")
+        self.root_url = root_url.rstrip("/")
+        self.page_size = page_size  # items per v2 page: the API maximum unless a test wants more pages
+        self.site_url = (site_url or root_url).rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.pacer = pacer or Pacer(sleep=self.retry.sleep, clock=self.retry.clock)
+        self._auth = auth
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._stats_lock = threading.Lock()
+        self._calls: dict[str, int] = {}
+        self._points: dict[str, int] = {}
+        self._retries = 0
+        self._renewals = 0
+        self._waited = 0.0
+
+    @classmethod
+    def with_api_token(cls, site_url: str, email: str, api_token: str, **kwargs: Any) -> "ConfluenceClient":
+        """A client of `https://{site}.atlassian.net` with an email and API token (basic auth)."""
+        if not site_url or not email or not api_token:
+            raise AuthError("API-token mode needs the site URL, the account's email and an API token: "
+                            "set CONFLUENCE_SITE_URL, CONFLUENCE_EMAIL and CONFLUENCE_API_TOKEN (create a "
+                            f"token at {API_TOKENS_URL})")
+        return cls(site_url, BasicTokenAuth(email, api_token), site_url=site_url, **kwargs)
+
+    @classmethod
+    def with_oauth(cls, store: TokenStore, app: OAuthApp, **kwargs: Any) -> "ConfluenceClient":
+        """A client of the site chosen at `auth login`, through the OAuth gateway."""
+        auth = OAuthTokenAuth(store, app)
+        tokens = auth.tokens()
+        return cls(f"{app.api_url}/ex/confluence/{tokens.cloud_id}", auth, site_url=tokens.site_url, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"ConfluenceClient(root_url={self.root_url!r}, auth={self._auth!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "ConfluenceClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- counters --------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Calls and estimated API points, in total and by operation; retries, renewals, waits."""
+        with self._stats_lock:
+            return {
+                "calls": sum(self._calls.values()),
+                "points": sum(self._points.values()),
+                "retries": self._retries,
+                "token_renewals": self._renewals,
+                "waited_seconds": round(self._waited, 3),
+                "by_operation": {name: {"calls": calls, "points": self._points.get(name, 0)}
+                                 for name, calls in sorted(self._calls.items())},
+            }
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self._calls.clear()
+            self._points.clear()
+            self._retries = self._renewals = 0
+            self._waited = 0.0
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self._calls[name] = self._calls.get(name, 0) + 1
+
+    def _charge(self, name: str, points: int) -> None:
+        with self._stats_lock:
+            self._points[name] = self._points.get(name, 0) + points
+
+    # -- one HTTP call, with retries ----------------------------------------------------------
+    def _url(self, target: str) -> str:
+        return target if "://" in target else self.root_url + target
+
+    def _request(self, name: str, method: str, target: str, *, params: Mapping[str, Any] | None = None,
+                 json: Any = None, consume: Callable[[requests.Response], Any] = lambda r: r.json(),
+                 allow_redirects: bool = True, stream: bool = False, weight: int = 1,
+                 authenticate: bool = True) -> tuple[Any, requests.Response]:
+        """Send one logical call (retrying as the policy allows); returns (consumed body, response).
+
+        `consume` reads the body inside the retry loop, so a connection lost mid-body is retried too.
+        """
+        url = self._url(target)
+        idempotent = method == "GET" or name in READ_POSTS
+        oauth = isinstance(self._auth, OAuthTokenAuth)
+        renewed = False
+        waited = 0.0
+        tries = 0
+        while True:
+            tries += 1
+            paced = self.pacer.wait()
+            if paced:
+                with self._stats_lock:
+                    self._waited += paced
+            try:
+                response = self._session.request(method, url, params=params, json=json, timeout=self.timeout,
+                                                 auth=self._auth if authenticate else None,
+                                                 allow_redirects=allow_redirects, stream=stream)
+                try:
+                    self._count(name)
+                    status = response.status_code
+                    if status < 400:
+                        body = consume(response)
+                        points = 1 + weight * (1 if stream else _objects(body))
+                        self._charge(name, points)
+                        self.pacer.observe(response.headers, points)
+                        return body, response
+                    if status != 429:  # a 429's wait is the retry policy's business
+                        self.pacer.observe(response.headers)
+                    if oauth and not renewed and self._token_rejected(response):
+                        renewed = True
+                        self._auth.renew(response.request)
+                        with self._stats_lock:
+                            self._renewals += 1
+                        tries -= 1  # a renewal is not a retry
+                        continue
+                    if idempotent and (status == 429 or status >= 500):
+                        raise _Retry(status, response.headers, f"{status} {_detail(response)}".strip())
+                    raise self._error(name, response)
+                finally:
+                    if stream:
+                        response.close()
+            except _NETWORK_ERRORS as exc:
+                if not idempotent:
+                    raise self._unreachable(name, url, exc, tries) from None
+                failure = _Retry(None, {}, _network_reason(exc))
+            except _Retry as retry:
+                failure = retry
+            delay = None
+            if tries < self.retry.max_tries:
+                delay = self.retry.delay(tries, failure.status, failure.headers)
+            if delay is None or delay > self.retry.max_wait or waited + delay > self.retry.total_wait:
+                raise self._exhausted(name, url, failure, tries, waited, delay)
+            log.warning("Confluence %s %s failed (%s); retry %d/%d in %.1f s", name, redact_url(url),
+                        failure.cause, tries, self.retry.max_tries - 1, delay)
+            self.retry.sleep(delay)
+            waited += delay
+            with self._stats_lock:
+                self._retries += 1
+                self._waited += delay
+
+    def _token_rejected(self, response: requests.Response) -> bool:
+        """Under OAuth: did this answer reject the access token (not the request)?"""
+        if response.status_code == 401:
+            return not self._scope_mismatch(response)
+        if response.status_code in (403, 404):
+            return self._auth.token_expired(response.request)
+        return False
+
+    @staticmethod
+    def _scope_mismatch(response: requests.Response) -> bool:
+        return (response.headers.get("X-Failure-Category") == "FAILURE_CLIENT_SCOPE_CHECK"
+                or "scope does not match" in _detail(response).lower())
+
+    # -- errors ------------------------------------------------------------------------------
+    def _error(self, name: str, response: requests.Response) -> ConfluenceError:
+        status = response.status_code
+        detail = _detail(response)
+        url = response.url
+        what = f"{name} {urlsplit(redact_url(url) or '').path}"
+        said = f"{status} {detail}".strip()
+        common = {"status": status, "url": url, "detail": detail}
+        if status == 401:
+            return self._unauthorized(name, response, said, common)
+        if status == 403:
+            hint = _FORBIDDEN_HINTS.get(name, "grant the account read access to it (space permission or "
+                                              "page restriction) to include it; it is skipped")
+            return PermissionDenied(f"The account may not read {what} ({said}): {hint}", **common)
+        if status == 404:
+            return NotFound(f"{what} was not found ({said}): it was deleted, or the account cannot see it "
+                            "(Confluence answers 404 for both); it is skipped", **common)
+        if status == 410:
+            return ApiError(f"Confluence has removed {what} ({said}): this client needs an update to use its "
+                            "v2 replacement; please report it", **common)
+        if status == 429:
+            return RateLimited(f"Confluence rate-limited {what} ({said}): wait for the limit to reset and "
+                               "run again", **common)
+        if status == 400:
+            return ApiError(f"Confluence rejected {what} as invalid ({said}): check the filters passed to it "
+                            "(ids, CQL, dates); if they are right, please report it", **common)
+        return ApiError(f"Confluence answered {what} with {said}: retry later, and report it if it persists",
+                        **common)
+
+    def _unauthorized(self, name: str, response: requests.Response, said: str,
+                      common: dict[str, Any]) -> ConfluenceError:
+        if self._scope_mismatch(response) and isinstance(self._auth, OAuthTokenAuth):
+            granted = set(self._auth.tokens().scopes)
+            missing = tuple(s for s in REQUIRED_SCOPES if s not in granted)
+            listed = " ".join(missing) or "none of REQUIRED_SCOPES (the operation needs one more)"
+            return AuthError(f"The login lacks a scope that {name} needs ({said}). Missing: {listed}. Add "
+                             "them on the app's Permissions page in the Atlassian developer console, then "
+                             f"{LOGIN_AGAIN}", missing_scopes=missing, **common)
+        if isinstance(self._auth, OAuthTokenAuth):
+            return ReauthorizeRequired(f"The gateway still rejects the access token after a refresh "
+                                       f"({said}): the app's access was revoked or the site left the "
+                                       f"grant; {LOGIN_AGAIN}", **common)
+        return AuthError(f"The site rejected the email and API token ({said}): check CONFLUENCE_EMAIL and "
+                         f"CONFLUENCE_API_TOKEN (create a token at {API_TOKENS_URL}) and that "
+                         "CONFLUENCE_SITE_URL is the site that account belongs to", **common)
+
+    def _unreachable(self, name: str, url: str, exc: Exception, tries: int) -> SiteUnreachable:
+        return self._exhausted(name, url, _Retry(None, {}, _network_reason(exc)), tries, 0.0, None)
+
+    def _exhausted(self, name: str, url: str, failure: _Retry, tries: int, waited: float,
+                   delay: float | None) -> ConfluenceError:
+        common = {"status": failure.status, "url": url, "detail": failure.cause}
+        budget = f"after {tries} tr{'y' if tries == 1 else 'ies'} and {waited:.0f} s of waiting"
+        if delay is not None and delay > self.retry.max_wait:
+            budget = f"and asks to wait {delay:.0f} s, more than the {self.retry.max_wait:.0f} s allowed"
+        if failure.status is None:
+            return SiteUnreachable(f"Could not reach {urlsplit(url).netloc} for {name} ({failure.cause}) "
+                                   f"{budget}: check the site URL (CONFLUENCE_SITE_URL, or "
+                                   "CONFLUENCE_API_URL under OAuth), the network and any proxy, and "
+                                   f"{STATUS_PAGE}; then run again", **common)
+        if failure.status == 429:
+            return RateLimited(f"Confluence kept rate-limiting {name} (429) {budget}: the burst limit or "
+                               "the hourly points quota is exhausted. Run again after the reset, lower the "
+                               "sync's concurrency, or spread syncs across the hour", **common)
+        return ApiError(f"Confluence kept failing {name} ({failure.cause}) {budget}: Atlassian may be having "
+                        f"an incident ({STATUS_PAGE}); run again later", **common)
+
+    # -- building blocks ---------------------------------------------------------------------
+    def _fetch(self, name: str) -> Fetch:
+        operation = OPERATIONS[name]
+
+        def fetch(path: str, params: Mapping[str, Any] | None) -> tuple[Any, Mapping[str, str]]:
+            body, response = self._request(name, operation.method, path, params=params,
+                                           weight=operation.weight)
+            return body, response.headers
+
+        return fetch
+
+    def _get(self, name: str, model: type[M], params: Mapping[str, Any] | None = None, **args: Any) -> M:
+        operation = OPERATIONS[name]
+        body, _ = self._request(name, "GET", operation.site_path(**args), params=_query(params or {}),
+                                weight=operation.weight)
+        return model.model_validate(body)
+
+    def _list(self, pages: type[CursorPages | OffsetPages | SearchCursorPages], name: str, model: type[M],
+              params: Mapping[str, Any] | None = None, **args: Any) -> Iterator[M]:
+        path = OPERATIONS[name].site_path(**args)
+        for item in pages(self._fetch(name), path, _query(params or {})):
+            yield model.model_validate(item)
+
+    def _v2_list(self, name: str, model: type[M], params: Mapping[str, Any] | None = None,
+                 **args: Any) -> Iterator[M]:
+        return self._list(CursorPages, name, model, {"limit": self.page_size, **(params or {})}, **args)
+
+    def _by_ids(self, name: str, model: type[M], params: Mapping[str, Any], *, key: str,
+                values: Iterable[str] | None, size: int) -> Iterator[M]:
+        """A listing filtered by ids, split into calls of at most `size` ids."""
+        if values is None:
+            yield from self._v2_list(name, model, params)
+            return
+        for batch in _batches((str(v) for v in values), size):
+            yield from self._v2_list(name, model, {**params, key: batch})
+
+    # -- spaces ------------------------------------------------------------------------------
+    def spaces(self, *, ids: Iterable[str] | None = None, keys: Iterable[str] | None = None,
+               type: str | None = None, status: str | None = None, labels: Iterable[str] | None = None,
+               sort: str | None = None, description_format: str | None = None,
+               include_icon: bool | None = None) -> Iterator[Space]:
+        params = {"type": type, "status": status, "labels": labels and list(labels), "sort": sort,
+                  "description-format": description_format, "include-icon": include_icon}
+        if ids is not None:
+            if keys is not None:
+                params["keys"] = list(keys)
+            return self._by_ids("getSpaces", Space, params, key="ids", values=ids, size=MAX_IDS)
+        return self._by_ids("getSpaces", Space, params, key="keys", values=keys, size=MAX_IDS)
+
+    def space(self, space_id: str, *, description_format: str | None = None,
+              include: Iterable[str] = ()) -> Space:
+        """One space; `include` names include-* flags (labels, properties, permissions, ...)."""
+        params = {"description-format": description_format, **{f"include-{i}": True for i in include}}
+        return self._get("getSpaceById", Space, params, id=space_id)
+
+    def space_permissions(self, space_id: str) -> Iterator[SpacePermission]:
+        return self._v2_list("getSpacePermissionsAssignments", SpacePermission, id=space_id)
+
+    # -- pages and blog posts --------------------------------------------------------------------
+    def pages(self, *, ids: Iterable[str] | None = None, space_ids: Iterable[str] | None = None,
+              status: Iterable[str] | None = None, body_format: str | None = None, sort: str | None = None,
+              title: str | None = None) -> Iterator[Page]:
+        """Pages site-wide; `ids` (any number, 250 per call) or `space_ids` (100 per call) filter."""
+        return self._content_list("getPages", Page, ids, space_ids, status, body_format, sort, title)
+
+    def blogposts(self, *, ids: Iterable[str] | None = None, space_ids: Iterable[str] | None = None,
+                  status: Iterable[str] | None = None, body_format: str | None = None,
+                  sort: str | None = None, title: str | None = None) -> Iterator[BlogPost]:
+        return self._content_list("getBlogPosts", BlogPost, ids, space_ids, status, body_format, sort, title)
+
+    def _content_list(self, name: str, model: type[M], ids: Iterable[str] | None,
+                      space_ids: Iterable[str] | None, status: Iterable[str] | None, body_format: str | None,
+                      sort: str | None, title: str | None) -> Iterator[M]:
+        params = {"status": status and list(status), "body-format": body_format, "sort": sort, "title": title}
+        if ids is not None:
+            if space_ids is not None:
+                params["space-id"] = list(space_ids)
+            return self._by_ids(name, model, params, key="id", values=ids, size=MAX_IDS)
+        return self._by_ids(name, model, params, key="space-id", values=space_ids, size=MAX_SPACE_IDS)
+
+    def pages_in_space(self, space_id: str, *, depth: str | None = None, status: Iterable[str] | None = None,
+                       body_format: str | None = None, sort: str | None = None,
+                       title: str | None = None) -> Iterator[Page]:
+        params = {"depth": depth, "status": status and list(status), "body-format": body_format, "sort": sort,
+                  "title": title}
+        return self._v2_list("getPagesInSpace", Page, params, id=space_id)
+
+    def blogposts_in_space(self, space_id: str, *, status: Iterable[str] | None = None,
+                           body_format: str | None = None, sort: str | None = None,
+                           title: str | None = None) -> Iterator[BlogPost]:
+        params = {"status": status and list(status), "body-format": body_format, "sort": sort, "title": title}
+        return self._v2_list("getBlogPostsInSpace", BlogPost, params, id=space_id)
+
+    def page(self, page_id: str, *, body_format: str | None = None, status: str | None = None,
+             version: int | None = None, include: Iterable[str] = ()) -> Page:
+        """One page; `include` names include-* flags (labels, properties, versions, ...)."""
+        params = {"body-format": body_format, "status": status, "version": version,
+                  **{f"include-{i}": True for i in include}}
+        return self._get("getPageById", Page, params, id=page_id)
+
+    def blogpost(self, blogpost_id: str, *, body_format: str | None = None, status: str | None = None,
+                 version: int | None = None, include: Iterable[str] = ()) -> BlogPost:
+        params = {"body-format": body_format, "status": status, "version": version,
+                  **{f"include-{i}": True for i in include}}
+        return self._get("getBlogPostById", BlogPost, params, id=blogpost_id)
+
+    def versions(self, kind: str, content_id: str, *, body_format: str | None = None,
+                 sort: str | None = None) -> Iterator[Version]:
+        """Versions of a page or blog post (`kind`)."""
+        params = {"body-format": body_format, "sort": sort}
+        return self._v2_list(_operation_for("versions", kind), Version, params, id=content_id)
+
+    def labels_of(self, kind: str, content_id: str, *, prefix: str | None = None) -> Iterator[Label]:
+        """Labels of a page, blog post or space (`kind`)."""
+        return self._v2_list(_operation_for("labels", kind), Label, {"prefix": prefix}, id=content_id)
+
+    def properties_of(self, kind: str, content_id: str, *,
+                      key: str | None = None) -> Iterator[ContentProperty]:
+        """Content properties of a page or blog post (`kind`)."""
+        name = _operation_for("properties", kind)
+        return self._v2_list(name, ContentProperty, {"key": key}, **{_ID_NAME[name]: content_id})
+
+    # -- the page tree ---------------------------------------------------------------------------
+    def ancestors(self, kind: str, content_id: str) -> list[Ancestor]:
+        """Ancestors of a page or folder, top first (the endpoint has no cursor: it is asked again
+        from the highest ancestor found while a full page comes back)."""
+        chain: list[Ancestor] = []
+        while True:
+            name = _operation_for("ancestors", kind)
+            body, _ = self._request(name, "GET", OPERATIONS[name].site_path(id=content_id),
+                                    params={"limit": V2_LIMIT})
+            batch = [Ancestor.model_validate(item) for item in body.get("results") or []]
+            chain = batch + chain
+            if len(batch) < V2_LIMIT:
+                return chain
+            kind, content_id = batch[0].type or kind, batch[0].id
+
+    def descendants(self, kind: str, content_id: str, *, depth: int | None = None) -> Iterator[Descendant]:
+        """Items below a page or folder (pages, folders, ...), `depth` levels deep (API default 2, max 10)."""
+        return self._v2_list(_operation_for("descendants", kind), Descendant, {"depth": depth}, id=content_id)
+
+    def direct_children(self, kind: str, content_id: str, *,
+                        sort: str | None = None) -> Iterator[DirectChild]:
+        return self._v2_list(_operation_for("children", kind), DirectChild, {"sort": sort}, id=content_id)
+
+    def folder(self, folder_id: str, *, include: Iterable[str] = ()) -> Folder:
+        return self._get("getFolderById", Folder, {f"include-{i}": True for i in include}, id=folder_id)
+
+    # -- comments -------------------------------------------------------------------------------
+    def footer_comments(self, *, body_format: str | None = None,
+                        sort: str | None = None) -> Iterator[FooterComment]:
+        """Every footer comment of the site, replies included (with `parentCommentId`)."""
+        return self._v2_list("getFooterComments", FooterComment, {"body-format": body_format, "sort": sort})
+
+    def inline_comments(self, *, body_format: str | None = None,
+                        sort: str | None = None) -> Iterator[InlineComment]:
+        return self._v2_list("getInlineComments", InlineComment, {"body-format": body_format, "sort": sort})
+
+    def footer_comments_of(self, kind: str, content_id: str, *, body_format: str | None = None,
+                           status: Iterable[str] | None = None,
+                           sort: str | None = None) -> Iterator[FooterComment]:
+        """Root footer comments of a page or blog post (replies come from `comment_replies`)."""
+        params = {"body-format": body_format, "status": status and list(status), "sort": sort}
+        return self._v2_list(_operation_for("footer", kind), FooterComment, params, id=content_id)
+
+    def inline_comments_of(self, kind: str, content_id: str, *, body_format: str | None = None,
+                           status: Iterable[str] | None = None, sort: str | None = None,
+                           resolution_status: Iterable[str] | None = None) -> Iterator[InlineComment]:
+        params = {"body-format": body_format, "status": status and list(status), "sort": sort,
+                  "resolution-status": resolution_status and list(resolution_status)}
+        return self._v2_list(_operation_for("inline", kind), InlineComment, params, id=content_id)
+
+    def comment_replies(self, comment_kind: str, comment_id: str, *, body_format: str | None = None,
+                        sort: str | None = None) -> Iterator[FooterComment | InlineComment]:
+        """Replies to a footer or inline comment (`comment_kind`)."""
+        model = FooterComment if comment_kind == "footer" else InlineComment
+        return self._v2_list(_operation_for("replies", comment_kind), model,
+                             {"body-format": body_format, "sort": sort}, id=comment_id)
+
+    # -- attachments ---------------------------------------------------------------------------
+    def attachments(self, *, status: Iterable[str] | None = None, media_type: str | None = None,
+                    filename: str | None = None, sort: str | None = None) -> Iterator[Attachment]:
+        params = {"status": status and list(status), "mediaType": media_type, "filename": filename,
+                  "sort": sort}
+        return self._v2_list("getAttachments", Attachment, params)
+
+    def attachments_of(self, kind: str, content_id: str, *, status: Iterable[str] | None = None,
+                       media_type: str | None = None, filename: str | None = None,
+                       sort: str | None = None) -> Iterator[Attachment]:
+        params = {"status": status and list(status), "mediaType": media_type, "filename": filename,
+                  "sort": sort}
+        return self._v2_list(_operation_for("attachments", kind), Attachment, params, id=content_id)
+
+    def attachment(self, attachment_id: str) -> Attachment:
+        return self._get("getAttachmentById", Attachment, id=attachment_id)
+
+    def download_attachment(self, container_id: str, attachment_id: str, dest: str | os.PathLike[str], *,
+                            version: int | None = None, max_bytes: int = DEFAULT_MAX_DOWNLOAD) -> int:
+        """Save an attachment's bytes to `dest` (atomically); returns the size.
+
+        Uses v1's download operation, which answers 302 to the file; the hop is followed with the
+        same auth when it stays on the site (relative, or absolute on the site or gateway host),
+        and without it elsewhere (a pre-signed media URL must not receive our token).
+        Raises `TooLarge` (keeping nothing) past `max_bytes`.
+        """
+        name = "downloadAttatchment"
+        path = OPERATIONS[name].site_path(id=container_id, attachmentId=attachment_id)
+        _, response = self._request(name, "GET", path, params=_query({"version": version}),
+                                    allow_redirects=False, consume=lambda r: None)
+        if not response.is_redirect:
+            raise ApiError(f"Confluence answered the download of attachment {attachment_id} with "
+                           f"{response.status_code} instead of a redirect to the file: please report it",
+                           status=response.status_code, url=response.url)
+        target, same_site = self._redirect_target(response.headers["Location"])
+        destination = Path(dest)
+        size, _ = self._request(DOWNLOAD_HOP, "GET", target, stream=True, authenticate=same_site,
+                                consume=lambda r: _save(r, destination, max_bytes, attachment_id))
+        return size
+
+    def _redirect_target(self, location: str) -> tuple[str, bool]:
+        """Where a download redirect points: (site path or absolute URL, whether to send our auth)."""
+        parts = urlsplit(location)
+        if not parts.netloc:
+            return site_path(location if location.startswith("/") else "/" + location), True
+        ours = {urlsplit(self.site_url).netloc, urlsplit(self.root_url).netloc}
+        if parts.netloc in ours and "/wiki/" in parts.path:
+            return site_path(location), True
+        return location, False
+
+    # -- labels and users -------------------------------------------------------------------------
+    def labels(self, *, label_ids: Iterable[str] | None = None, prefixes: Iterable[str] | None = None,
+               sort: str | None = None) -> Iterator[Label]:
+        params = {"label-id": label_ids and list(label_ids), "prefix": prefixes and list(prefixes),
+                  "sort": sort}
+        return self._v2_list("getLabels", Label, params)
+
+    def users(self, account_ids: Iterable[str]) -> Iterator[User]:
+        """Users by account id via v2 users-bulk, 250 per call; unknown ids are simply absent."""
+        name = "createBulkUserLookup"
+        operation = OPERATIONS[name]
+        for batch in _batches(dict.fromkeys(account_ids), MAX_IDS):
+            body, _ = self._request(name, "POST", operation.site_path(), json={"accountIds": batch},
+                                    weight=operation.weight)
+            for item in body.get("results") or []:
+                yield User.model_validate(item)
+
+    def users_v1(self, account_ids: Iterable[str]) -> Iterator[UserV1]:
+        """Users by account id via v1 user/bulk, 100 per call (it drops ids beyond 100)."""
+        name = "getBulkUserLookup"
+        operation = OPERATIONS[name]
+        for batch in _batches(dict.fromkeys(account_ids), MAX_V1_USERS):
+            body, _ = self._request(name, "GET", operation.site_path(), params={"accountId": ",".join(batch)},
+                                    weight=operation.weight)
+            for item in body.get("results") or []:
+                yield UserV1.model_validate(item)
+
+    # -- v1: CQL search, restrictions, groups, audit --------------------------------------------------
+    def search(self, cql: str, *, expand: Iterable[str] = (), limit: int = 100, excerpt: str | None = None,
+               include_archived_spaces: bool | None = None) -> Iterator[SearchResult]:
+        """CQL search (`/wiki/rest/api/search`), following its cursor."""
+        params = {"cql": cql, "expand": list(expand), "limit": limit, "excerpt": excerpt,
+                  "includeArchivedSpaces": include_archived_spaces}
+        return self._list(SearchCursorPages, "searchByCQL", SearchResult, params)
+
+    def search_content(self, cql: str, *, expand: Iterable[str] = (),
+                       limit: int = 100) -> Iterator[ContentV1]:
+        """CQL content search (`/wiki/rest/api/content/search`) with v1 `expand`."""
+        return self._list(SearchCursorPages, "searchContentByCQL", ContentV1,
+                          {"cql": cql, "expand": list(expand), "limit": limit})
+
+    def restrictions_bulk(self, content_ids: Iterable[str]) -> Iterator[ContentV1]:
+        """Read and update restrictions of many content items, 100 ids per CQL query.
+
+        Each item's `restrictions.read` / `.update` is a `ContentRestriction`. Items the
+        account cannot see are absent from the answer (the caller reports them).
+        """
+        for batch in _batches(dict.fromkeys(_numeric_id(i) for i in content_ids), RESTRICTION_BATCH):
+            yield from self.search_content(f"id in ({','.join(batch)})", expand=RESTRICTION_EXPAND,
+                                           limit=RESTRICTION_BATCH)
+
+    def restrictions(self, content_id: str) -> list[ContentRestriction]:
+        """Both operations' restrictions of one item (the first 100 users and groups of each)."""
+        path = OPERATIONS["getRestrictions"].site_path(id=content_id)
+        body, _ = self._request("getRestrictions", "GET", path, weight=2,
+                                params={"expand": "restrictions.user,restrictions.group"})
+        return [ContentRestriction.model_validate(item) for item in body.get("results") or []]
+
+    def restriction(self, content_id: str, operation: str, *, limit: int = 100) -> ContentRestriction:
+        """One operation's restriction with every user and group (its lists page by start/limit)."""
+        name = "getRestrictionsForOperation"
+        path = OPERATIONS[name].site_path(id=content_id, operationKey=operation)
+        users: list[UserV1] = []
+        groups: list[Group] = []
+        start = 0
+        while True:
+            body, _ = self._request(name, "GET", path, weight=2, params={
+                "expand": "restrictions.user,restrictions.group", "start": start, "limit": limit})
+            page = ContentRestriction.model_validate(body)
+            users += page.users
+            groups += page.groups
+            if len(page.users) < limit and len(page.groups) < limit:
+                return ContentRestriction(operation=page.operation, restrictions=RestrictionPrincipals(
+                    user=UserList(results=users, size=len(users)),
+                    group=GroupList(results=groups, size=len(groups))))
+            start += limit
+
+    def groups(self, *, access_type: str | None = None) -> Iterator[Group]:
+        return self._list(OffsetPages, "getGroups", Group, {"accessType": access_type, "limit": 200})
+
+    def group_members(self, group_id: str) -> Iterator[UserV1]:
+        return self._list(OffsetPages, "getGroupMembersByGroupId", UserV1, {"limit": 200}, groupId=group_id)
+
+    def user_groups(self, account_id: str) -> Iterator[Group]:
+        return self._list(OffsetPages, "getGroupMembershipsForUser", Group,
+                          {"accountId": account_id, "limit": 200})
+
+    def search_users(self, cql: str) -> Iterator[SearchResult]:
+        """User search (`/wiki/rest/api/search/user`), e.g. `type = user` (up to 10k users)."""
+        return self._list(OffsetPages, "searchUser", SearchResult, {"cql": cql, "limit": 200})
+
+    def audit(self, *, start: datetime | None = None, end: datetime | None = None,
+              search: str | None = None) -> Iterator[AuditRecord]:
+        """Audit records between `start` and `end` (aware datetimes; sent as epoch ms). Needs admin."""
+        params = {"startDate": start and _epoch_ms(start), "endDate": end and _epoch_ms(end),
+                  "searchString": search, "limit": 1000}
+        return self._list(OffsetPages, "getAuditRecords", AuditRecord, params)
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The operating system's words for a failed connection ("Connection refused"), else the error's type."""
+    todo: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        todo += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return type(exc).__name__
+
+
+def _numeric_id(content_id: str) -> str:
+    value = str(content_id)
+    value = value[3:] if value.startswith("att") else value
+    if not value.isdigit():
+        raise ValueError(f"{content_id!r} is not a Confluence content id (digits, or att + digits)")
+    return value
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no timezone: pass an aware datetime (e.g. in UTC)")
+    return int(moment.timestamp() * 1000)
+
+
+def _save(response: requests.Response, dest: Path, max_bytes: int, attachment_id: str) -> int:
+    """Stream a download to `dest` through a temporary file; nothing is left behind on failure."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"Attachment {attachment_id} is {int(declared)} bytes, over the {max_bytes}-byte "
+                       "download cap: raise the cap to fetch it, or leave it out", url=response.url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.part")
+    size = 0
+    try:
+        with open(partial, "wb") as handle:
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"Attachment {attachment_id} is over the {max_bytes}-byte download cap: "
+                                   "raise the cap to fetch it, or leave it out", url=response.url)
+                handle.write(chunk)
+        os.replace(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
+    return size

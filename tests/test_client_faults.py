@@ -1,0 +1,231 @@
+"""Retries, pacing and the errors past the budget, against the emulator's injected faults."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import requests
+
+from confluence_pipeline.confluence.auth import OAuthApp
+from confluence_pipeline.confluence.client import ConfluenceClient
+from confluence_pipeline.confluence.errors import ApiError, RateLimited, SiteUnreachable
+from confluence_pipeline.confluence.login import login
+from confluence_pipeline.confluence.ratelimit import Pacer, RetryPolicy
+from confluence_pipeline.confluence.tokens import TokenStore
+from confluence_pipeline.emulator.app import Emulator
+from confluence_pipeline.emulator.limits import LimitsConfig
+
+EMAIL = "admin@example.com"
+API_TOKEN = "fault-test-token"
+
+
+class Sleeps:
+    """An injected sleep that records the waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture(scope="module")
+def emu():
+    emulator = Emulator(seed=11, scale=200, api_token=API_TOKEN)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(emu):
+    emu.limits.clear_faults()
+    emu.limits.reset_stats()
+    yield
+    emu.limits.clear_faults()
+
+
+def _client(base_url: str, sleeps: Sleeps, **retry) -> ConfluenceClient:
+    policy = RetryPolicy(sleep=sleeps, random=lambda: 0.5, **retry)
+    return ConfluenceClient.with_api_token(base_url, EMAIL, API_TOKEN, retry=policy, page_size=50,
+                                           pacer=Pacer(sleep=Sleeps()))
+
+
+@pytest.fixture
+def expected_ids(emu) -> list[str]:
+    return [p.id for p in ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN).pages()]
+
+
+def test_429_storm_with_retry_after_waits_at_least_retry_after(emu, expected_ids):
+    sleeps = Sleeps()
+    client = _client(emu.base_url, sleeps)
+    emu.limits.reset_stats()
+    emu.limits.set_faults(storm_429=3, storm_retry_after=2)
+    assert [p.id for p in client.pages()] == expected_ids
+    assert len(sleeps.waits) == 3 and all(2.0 <= w <= 2.6 for w in sleeps.waits)
+    assert client.stats()["retries"] == 3
+    assert emu.limits.stats()["rejected"]["429"] == 3
+
+
+def test_429_storm_without_retry_after_waits_for_the_reset_header(emu, expected_ids):
+    sleeps = Sleeps()
+    # X-RateLimit-Reset is an absolute time: read it on the service's clock (the emulator's is its own)
+    policy = RetryPolicy(sleep=sleeps, random=lambda: 0.5, clock=lambda: emu.ws.clock.now().timestamp())
+    client = ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN, retry=policy, page_size=50)
+    emu.limits.set_faults(storm_429=3, storm_retry_after=None)
+    assert [p.id for p in client.pages()] == expected_ids
+    # the reset is under a second ahead; plain backoff would have waited 2, 4, 8 s
+    assert len(sleeps.waits) == 3 and all(0 < w < 1.5 for w in sleeps.waits)
+
+
+def test_a_read_post_is_retried_too(emu, expected_ids):
+    sleeps = Sleeps()
+    client = _client(emu.base_url, sleeps)
+    authors = {p.author_id for p in client.pages()}
+    emu.limits.set_faults(storm_429=2)
+    assert {u.account_id for u in client.users(authors)} == authors
+    assert client.stats()["by_operation"]["createBulkUserLookup"]["calls"] == 3
+
+
+def test_rate_limited_past_the_retry_budget(emu):
+    sleeps = Sleeps()
+    client = _client(emu.base_url, sleeps)
+    emu.limits.set_faults(storm_429=50)
+    with pytest.raises(RateLimited) as err:
+        list(client.spaces())
+    message = str(err.value)
+    assert "kept rate-limiting getSpaces (429) after 5 tries" in message
+    assert "Run again after the reset" in message
+    assert err.value.status == 429 and len(sleeps.waits) == 4
+    assert emu.limits.stats()["rejected"]["429"] == 5
+
+
+def test_a_total_wait_budget_and_an_overlong_retry_after_stop_early(emu):
+    sleeps = Sleeps()
+    emu.limits.set_faults(storm_429=50, storm_retry_after=2)
+    with pytest.raises(RateLimited, match="after 2 tries"):
+        list(_client(emu.base_url, sleeps, total_wait=3.0).spaces())
+    emu.limits.set_faults(storm_429=50, storm_retry_after=600)
+    with pytest.raises(RateLimited, match="asks to wait"):
+        list(_client(emu.base_url, sleeps, max_wait=120.0).spaces())
+    assert sum(sleeps.waits) < 3.0
+
+
+def test_5xx_are_retried_and_the_listing_is_complete(emu, expected_ids):
+    sleeps = Sleeps()
+    client = _client(emu.base_url, sleeps)
+    emu.limits.set_faults(error_rate_5xx=0.3, seed=3)
+    assert [p.id for p in client.pages()] == expected_ids
+    assert client.stats()["retries"] == emu.limits.stats()["rejected"]["503"] > 0
+
+
+def test_5xx_past_the_budget(emu):
+    emu.limits.set_faults(error_rate_5xx=1.0)
+    with pytest.raises(ApiError) as err:
+        list(_client(emu.base_url, Sleeps()).spaces())
+    assert "kept failing getSpaces (503" in str(err.value) and "status.atlassian.com" in str(err.value)
+    assert err.value.status == 503
+
+
+def test_dropped_connections_are_retried(emu, expected_ids):
+    client = _client(emu.base_url, Sleeps())
+    emu.limits.set_faults(drop_connections=2)
+    assert [p.id for p in client.pages()] == expected_ids
+    assert client.stats()["retries"] == 2 and emu.limits.stats()["rejected"]["dropped"] == 2
+
+
+def test_connections_dropped_past_the_budget(emu):
+    emu.limits.set_faults(drop_connections=50)
+    with pytest.raises(SiteUnreachable, match="Could not reach 127.0.0.1:[0-9]+ for getSpaces"):
+        list(_client(emu.base_url, Sleeps()).spaces())
+
+
+def test_site_unreachable():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    sleeps = Sleeps()
+    with pytest.raises(SiteUnreachable) as err:
+        list(_client(f"http://127.0.0.1:{port}", sleeps).spaces())
+    message = str(err.value)
+    assert f"Could not reach 127.0.0.1:{port}" in message and "Connection refused" in message
+    assert "CONFLUENCE_SITE_URL" in message and "network" in message
+    assert err.value.status is None and len(sleeps.waits) == 4
+
+
+def test_a_slow_answer_times_out_and_is_retried(emu, expected_ids):
+    client = ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN, timeout=(2.0, 0.2),
+                                             retry=RetryPolicy(sleep=Sleeps()))
+    emu.limits.set_faults(latency_ms=400)
+    threading.Timer(0.5, emu.limits.clear_faults).start()  # the site recovers
+    assert [p.id for p in client.pages()] == expected_ids
+    assert client.stats()["retries"] >= 1
+
+
+# -- pacing against the limits themselves (the emulator's clock stands in for time) -------------
+
+class EmulatedTime:
+    """Sleeping moves the emulator's clock; the client's clock reads it."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.emu.ws.clock.now().timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.emu.ws.clock.advance(seconds)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_3lo_stays_within_the_hourly_points_quota_instead_of_hitting_429(tmp_path):
+    redirect_uri = f"http://127.0.0.1:{_free_port()}/callback"
+    emu = Emulator(seed=11, scale=200, redirect_uri=redirect_uri, auto_consent=True,
+                   limits=LimitsConfig(points_per_hour=120))
+    emu.start()
+    try:
+        def browser(url: str) -> None:
+            def follow() -> None:
+                location = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+                requests.get(location, timeout=10)
+            threading.Thread(target=follow, daemon=True).start()
+
+        app = OAuthApp(emu.credentials["client_id"], emu.credentials["client_secret"],
+                       redirect_uri=redirect_uri, auth_url=emu.base_url, api_url=emu.base_url)
+        store = TokenStore(tmp_path / "tokens.json")
+        login(app, store, browser=browser, timeout=20, say=lambda line: None)
+        time_ = EmulatedTime(emu)
+        policy = RetryPolicy(sleep=time_.sleep, clock=time_.clock)
+        client = ConfluenceClient.with_oauth(store, app, retry=policy, page_size=25,
+                                             pacer=Pacer(sleep=time_.sleep, clock=time_.clock))
+        emu.limits.reset_stats()
+        ids = [p.id for p in client.pages(body_format="storage")]
+        served = emu.limits.stats()
+        assert len(ids) > 150 and served["total_points"] > 120  # more than one hour's quota was needed
+        assert served["rejected"]["429"] == 0  # yet the quota was never exceeded
+        assert client.stats()["waited_seconds"] == pytest.approx(time_.slept) and time_.slept > 0
+    finally:
+        emu.stop()
+
+
+def test_pacing_under_a_burst_limit_avoids_429(emu):
+    burst = Emulator(emu.ws, api_token=API_TOKEN, limits=LimitsConfig(burst_limit=5, burst_window_s=2.0))
+    burst.start()
+    try:
+        time_ = EmulatedTime(burst)
+        policy = RetryPolicy(sleep=time_.sleep, clock=time_.clock)
+        client = ConfluenceClient.with_api_token(burst.base_url, EMAIL, API_TOKEN, retry=policy, page_size=10,
+                                                 pacer=Pacer(sleep=time_.sleep, clock=time_.clock))
+        assert len(list(client.pages())) > 100
+        assert burst.limits.stats()["rejected"]["429"] == 0 and time_.slept > 0
+    finally:
+        burst.stop()
