@@ -119,7 +119,7 @@ class SyncSettings(_Model):
     strategy: Literal["scheduled", "manual"] = "manual"
     interval: str = "24h"
     timezone: str = "UTC"
-    start_date: date = date(2023, 1, 1)
+    start_date: date = date(2026, 1, 1)  # the first window also holds everything older
 
     @field_validator("interval")
     @classmethod

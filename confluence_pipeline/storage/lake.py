@@ -1,34 +1,70 @@
-"""Landing Parquet: what each (asset, window) fetched, as history.
+"""Landing Parquet: what each run fetched, kept per (asset, window) as history.
 
-data/lake/<asset>/window=<YYYY-MM-DD>/part.parquet. Re-running a window replaces its file
-atomically (write beside, fsync, rename), so a reader never sees half a file and a re-run
-leaves exactly one copy of that window's rows.
+    data/lake/<asset>/window=<YYYY-MM-DD>/<run id>-<n>.parquet
+
+A run stages its files and publishes them only after its DuckDB transaction committed, so a
+run that dies leaves no landing rows the warehouse does not have. A run that covers whole
+windows (a backfill, a re-run) replaces those windows' files; an incremental run adds its own.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-def window_path(lake_dir: Path, asset: str, window_key: str) -> Path:
-    return Path(lake_dir) / asset / f"window={window_key}" / "part.parquet"
+STAGING = "_staging"
 
 
-def write_window(lake_dir: Path, asset: str, window_key: str, data: pa.Table) -> Path:
-    path = window_path(lake_dir, asset, window_key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".part.{os.getpid()}.tmp")
-    pq.write_table(data, tmp, compression="zstd")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+class LakeWriter:
+    def __init__(self, lake_dir: Path, asset: str, run_id: str, replace_windows: set[str]) -> None:
+        self.root = Path(lake_dir) / asset
+        self.run_id = run_id
+        self.replace_windows = replace_windows
+        self.staging = self.root / STAGING / run_id
+        self._parts = 0
+        self._written: set[str] = set()
+
+    def add(self, window: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        folder = self.staging / f"window={window}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(data, folder / f"{self.run_id}-{self._parts}.parquet", compression="zstd")
+        self._parts += 1
+        self._written.add(window)
+
+    def commit(self) -> None:
+        """Publish staged files; whole-window runs first clear the windows they cover."""
+        for window in sorted(self.replace_windows | self._written):
+            target = self.root / f"window={window}"
+            if window in self.replace_windows and target.exists():
+                shutil.rmtree(target)
+            staged = self.staging / f"window={window}"
+            if staged.exists():
+                target.mkdir(parents=True, exist_ok=True)
+                for file in staged.iterdir():
+                    os.replace(file, target / file.name)
+        self.abort()
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def clean_stale_staging(lake_dir: Path) -> None:
+    """Remove what killed runs left staged (their DuckDB writes were rolled back too)."""
+    for staging in Path(lake_dir).glob(f"*/{STAGING}"):
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_asset(lake_dir: Path, asset: str) -> pa.Table:
-    """Every window of one asset, with the `window` column from the directory names."""
-    return pq.read_table(Path(lake_dir) / asset, partitioning="hive")
+    """Every landed row of one asset, with `window` from the directory names."""
+    root = Path(lake_dir) / asset
+    files = [p for p in root.glob("window=*/*.parquet")]
+    if not files:
+        return pa.table({})
+    return pa.concat_tables([pq.read_table(f).append_column("window", pa.array([f.parent.name[7:]] * pq.read_metadata(f).num_rows))
+                             for f in files], promote_options="default")

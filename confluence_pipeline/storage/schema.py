@@ -57,8 +57,8 @@ COMMENTS = Table("comments", _CONTENT + (
 
 ATTACHMENTS = Table("attachments", _CONTENT + (
     ("container_id", "VARCHAR"), ("container_type", "VARCHAR"), ("media_type", "VARCHAR"), ("file_size", "BIGINT"),
-    ("file_id", "VARCHAR"), ("comment", "VARCHAR"), ("download_link", "VARCHAR"), ("local_path", "VARCHAR"),
-    ("sha256", "VARCHAR"), ("web_url", "VARCHAR"),
+    ("file_id", "VARCHAR"), ("comment", "VARCHAR"), ("download_link", "VARCHAR"), ("web_url", "VARCHAR"),
+    ("local_path", "VARCHAR"), ("downloaded_version", "INTEGER"),  # set by the download, kept by upserts
 ) + _SYNC)
 
 LABELS = Table("labels", (

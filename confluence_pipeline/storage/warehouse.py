@@ -82,36 +82,41 @@ class Warehouse:
         for table in TABLES.values():
             cols = ", ".join(f'"{c}" {t}' for c, t in table.columns)
             key = ", ".join(f'"{k}"' for k in table.key)
-            self.con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({key}))')
+            self.run(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({key}))')
             existing = {r[0] for r in self.con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]).fetchall()}
             for column, type_ in table.columns:
                 if column not in existing:
-                    self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
+                    self.run(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
 
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator["Warehouse"]:
-        self.con.execute("BEGIN TRANSACTION")
+        self.run("BEGIN TRANSACTION")
         try:
             yield self
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.run("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        self.run("COMMIT")
 
-    def upsert(self, table_name: str, rows: Sequence[dict[str, Any]] | pa.Table) -> WriteCounts:
-        """Insert new rows and update existing ones; a versioned table never goes back a version."""
+    def upsert(self, table_name: str, rows: Sequence[dict[str, Any]]) -> WriteCounts:
+        """Insert new rows and update existing ones; a versioned table never goes back a version.
+
+        Only the columns the rows carry are written: a column that a later step fills (an
+        attachment's local_path, say) survives the next upsert of the same object.
+        """
         table = TABLES[table_name]
-        data = rows if isinstance(rows, pa.Table) else to_arrow(table, rows)
-        if data.num_rows == 0:
+        if not rows:
             return WriteCounts()
+        present = set().union(*(row.keys() for row in rows))
+        data = to_arrow(table, rows)
         con = self.con
         key = [f'"{k}"' for k in table.key]
         order = 'ORDER BY "version" DESC NULLS LAST' if table.versioned else ""
         con.register("incoming_raw", data)
         try:
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE incoming AS
+            self.run(f"""CREATE OR REPLACE TEMP TABLE incoming AS
                 SELECT * EXCLUDE (rn) FROM (
                     SELECT *, row_number() OVER (PARTITION BY {", ".join(key)} {order}) AS rn FROM incoming_raw)
                 WHERE rn = 1""")
@@ -124,14 +129,14 @@ class Warehouse:
         total, inserted, updated = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE t.{key[0]} IS NULL),
                    count(*) FILTER (WHERE t.{key[0]} IS NOT NULL AND ({newer}) AND ({changed}))
-            FROM incoming i LEFT JOIN "{table.name}" t ON {join}""").fetchone()
-        cols = table.column_names
+            FROM incoming i LEFT JOIN "{table.name}" t ON {join}""").fetchall()[0]
+        cols = [c for c in table.column_names if c in present or c in table.key]
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in table.key)
         where = f'WHERE excluded.version >= "{table.name}".version OR "{table.name}".version IS NULL' if table.versioned else ""
-        con.execute(f"""INSERT INTO "{table.name}" ({", ".join(f'"{c}"' for c in cols)})
+        self.run(f"""INSERT INTO "{table.name}" ({", ".join(f'"{c}"' for c in cols)})
             SELECT {", ".join(f'"{c}"' for c in cols)} FROM incoming
             ON CONFLICT ({", ".join(key)}) DO UPDATE SET {updates} {where}""")
-        con.execute("DROP TABLE incoming")
+        self.run("DROP TABLE incoming")
         return WriteCounts(inserted, updated, total - inserted - updated)
 
     def mark(self, table_name: str, ids: Iterable[str], *, status: str | None = None,
@@ -150,15 +155,19 @@ class Warehouse:
         condition = " OR ".join(f'"{c}" IS DISTINCT FROM ?' for c, v in (("status", status), ("deleted_at", deleted_at),
                                                                         ("in_scope", in_scope)) if v is not None)
         cond_params = [v for v in (status, deleted_at, in_scope) if v is not None]
-        result = self.con.execute(
+        result = self.run(
             f'UPDATE "{table_name}" SET {", ".join(sets)} WHERE "{key}" IN (SELECT unnest(?)) AND ({condition})',
-            [*params, ids, *cond_params]).fetchone()
-        return int(result[0]) if result else 0
+            [*params, ids, *cond_params])
+        return int(result[0][0]) if result else 0
+
+    def run(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        """Execute and consume a statement (DuckDB wants every result finished before the next)."""
+        return self.con.execute(sql, list(params or [])).fetchall()
 
     # -- sync state (watermarks) -------------------------------------------------------------
     def get_state(self, key: str, default: Any = None) -> Any:
-        row = self.con.execute('SELECT value FROM sync_state WHERE "key" = ?', [key]).fetchone()
-        return json.loads(row[0]) if row else default
+        rows = self.run('SELECT value FROM sync_state WHERE "key" = ?', [key])
+        return json.loads(rows[0][0]) if rows else default
 
     def set_state(self, key: str, value: Any) -> None:
         self.upsert("sync_state", [{"key": key, "value": json.dumps(value, default=str),
@@ -169,4 +178,4 @@ class Warehouse:
         return {r[0] for r in self.con.execute(f'SELECT id FROM "{table_name}" WHERE {where}', list(params)).fetchall()}
 
     def count(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
-        return int(self.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE {where}', list(params)).fetchone()[0])
+        return int(self.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE {where}', list(params)).fetchall()[0][0])

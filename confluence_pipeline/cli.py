@@ -1,0 +1,125 @@
+"""`confluence-pipeline`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timezone
+
+from .emulator import app as emulator_app
+
+
+def _emulator_serve(args: argparse.Namespace) -> int:
+    from .emulator.app import Emulator
+
+    print(f"Generating the workspace (seed {args.seed}, scale {args.scale})...", flush=True)
+    # History ends at today's midnight (UTC), so that the same seed gives the same site all day.
+    anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    emu = Emulator(seed=args.seed, scale=args.scale, client_id=args.client_id, client_secret=args.client_secret,
+                   redirect_uri=args.redirect_uri, email=args.email, api_token=args.api_token,
+                   auto_consent=args.auto_consent, access_token_ttl=args.access_token_ttl, anchor=anchor)
+    base = emu.start(args.host, args.port)
+    if args.quiet:
+        emu._thread.join()
+        return 0
+    print(f"""Confluence Cloud emulator on {base}
+  site (API token, basic auth):  {base}/wiki/api/v2/spaces   {base}/wiki/rest/api/search?cql=type=page
+  gateway (OAuth 2.0 bearer):    {base}/ex/confluence/{emu.cloud_id}/wiki/api/v2/...
+  auth server:                   {base}/authorize   {base}/oauth/token   {base}/oauth/token/accessible-resources
+  control API:                   {base}/__emulator__/workspace  /stats  /faults  /content ...
+Credentials it accepts:
+  email {args.email}  API token {args.api_token}
+  client id {args.client_id}  client secret {args.client_secret}  redirect URI {args.redirect_uri}
+  cloud id {emu.cloud_id}{'  (auto-consent: /authorize redirects at once)' if args.auto_consent else ''}
+To sync from it:
+  CONFLUENCE_SITE_URL={base} CONFLUENCE_EMAIL={args.email} CONFLUENCE_API_TOKEN={args.api_token} confluence-pipeline sync
+Ctrl-C stops it.""", flush=True)
+    try:
+        emu._thread.join()
+    except KeyboardInterrupt:
+        emu.stop()
+    return 0
+
+
+def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
+    from .defs.pipeline import PipelineResource
+    from .defs.resources import ConfluenceResource, confluence_resource_from_settings
+    from .runner import ensure_demo_emulator, instance_for, materialize_all, summary, window_range
+    from .settings import load_settings
+
+    settings = load_settings()
+    if demo:
+        url = ensure_demo_emulator()
+        print(f"Demo: the bundled emulator serves a generated site at {url} (no credentials needed).", flush=True)
+        confluence = ConfluenceResource(mode="api_token", site_url=url, email=emulator_app.DEFAULT_EMAIL,
+                                        api_token=emulator_app.DEFAULT_API_TOKEN)
+    else:
+        if settings.auth.mode == "demo":
+            print("No Confluence credentials are set: this syncs the bundled emulator. Set CONFLUENCE_SITE_URL, "
+                  "CONFLUENCE_EMAIL and CONFLUENCE_API_TOKEN (or CONFLUENCE_CLIENT_ID/SECRET and run "
+                  "`confluence-pipeline auth login`) to sync your site.", flush=True)
+        confluence = confluence_resource_from_settings(settings)
+    first, last = window_range(settings, getattr(args, "from_", None), getattr(args, "to", None))
+    instance = instance_for(settings)
+    print(f"Materializing spaces, then windows {first}..{last} in one run (Dagster home {instance.root_directory})",
+          flush=True)
+    results = materialize_all(settings, first, last, instance=instance,
+                              resources={"confluence": confluence, "pipeline": PipelineResource()})
+    print()
+    print(summary(settings))
+    return 0 if all(r.success for r in results) else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confluence-pipeline",
+                                     description="Sync a Confluence Cloud site into DuckDB and Parquet with Dagster.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    emulator = sub.add_parser("emulator", help="the bundled Confluence Cloud emulator")
+    emulator_sub = emulator.add_subparsers(dest="emulator_command", required=True)
+    serve = emulator_sub.add_parser("serve", help="serve the emulator on a local port")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--seed", type=int, default=42)
+    serve.add_argument("--scale", type=int, default=2000, help="number of pages; everything else in proportion")
+    serve.add_argument("--client-id", default=emulator_app.DEFAULT_CLIENT_ID)
+    serve.add_argument("--client-secret", default=emulator_app.DEFAULT_CLIENT_SECRET)
+    serve.add_argument("--redirect-uri", default=emulator_app.DEFAULT_REDIRECT_URI)
+    serve.add_argument("--email", default=emulator_app.DEFAULT_EMAIL, help="an administrator of the generated site")
+    serve.add_argument("--api-token", default=emulator_app.DEFAULT_API_TOKEN)
+    serve.add_argument("--auto-consent", action="store_true", help="/authorize redirects at once, without a page")
+    serve.add_argument("--access-token-ttl", type=int, default=3600, help="seconds an access token lives")
+    serve.add_argument("--quiet", action="store_true", help="print nothing (the demo's background emulator)")
+    serve.set_defaults(func=_emulator_serve)
+
+    demo = sub.add_parser("demo", help="sync the bundled emulator's demo site into data/ (no credentials)")
+    demo.set_defaults(func=lambda a: _run_sync(a, demo=True))
+
+    sync = sub.add_parser("sync", help="sync the configured site (settings and environment) through Dagster")
+    sync.add_argument("--from", dest="from_", type=date.fromisoformat, help="first window, YYYY-MM-DD")
+    sync.add_argument("--to", type=date.fromisoformat, help="last window, YYYY-MM-DD (default: today)")
+    sync.set_defaults(func=lambda a: _run_sync(a, demo=False))
+
+    bench_parser = sub.add_parser("bench", help="benchmarks (figures for the README)")
+    bench_sub = bench_parser.add_subparsers(dest="bench_command", required=True)
+    bench_emulator = bench_sub.add_parser("emulator", help="workspace generation time and memory, list latency")
+    bench_emulator.add_argument("--scale", type=int, default=100_000)
+    bench_emulator.add_argument("--seed", type=int, default=42)
+    bench_emulator.add_argument("--requests", type=int, default=200, help="list calls to time")
+    bench_emulator.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Content assets: spaces → pages / blog posts → folders, comments, attachments, labels.
+
+Each asset is a few lines over `confluence_pipeline.sync`; the names are the DuckDB tables.
+Content assets share one daily modification-window partitioning; a backfill of any date range
+runs as one run (fetched once, split by window on write).
+"""
+
+
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from ..settings import Settings
+from ..sync.content import AssetReport, SyncContext, sync_content, sync_folders, sync_labels, sync_spaces
+from ..sync.windows import TimeRange, Windows
+from .pipeline import PipelineResource
+from .resources import ConfluenceResource
+
+POOL = "duckdb"  # one writer on the DuckDB file at a time (see dagster.yaml)
+
+
+def _context(confluence: ConfluenceResource, pipeline: PipelineResource,
+             log: Callable[[str], None]) -> SyncContext:
+    return SyncContext(client=confluence.get_client(), settings=pipeline.load(), site_url=confluence.site(),
+                       progress=log)
+
+
+def _range(context: dg.AssetExecutionContext, settings: Settings) -> TimeRange:
+    keys = context.partition_key_range
+    return Windows(ZoneInfo(settings.sync.timezone), settings.sync.start_date.isoformat()).range(keys.start, keys.end)
+
+
+def _result(report: AssetReport) -> dg.MaterializeResult:
+    metadata = report.metadata()
+    if report.failures:
+        metadata["failure_details"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in report.failures[:50]))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    common = dict(group_name="confluence", pool=POOL, kinds={"duckdb", "parquet"})
+    windowed = dict(partitions_def=partitions, backfill_policy=dg.BackfillPolicy.single_run(), **common)
+
+    @dg.asset(**common)
+    def spaces(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+               pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Every space the account can see: global, personal, knowledge base; current and archived."""
+        return _result(sync_spaces(_context(confluence, pipeline, context.log.info)))
+
+    def content_asset(name: str, deps: list, doc: str) -> dg.AssetsDefinition:
+        @dg.asset(name=name, deps=deps, description=doc, **windowed)
+        def _asset(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+                   pipeline: PipelineResource) -> dg.MaterializeResult:
+            ctx = _context(confluence, pipeline, context.log.info)
+            rng = _range(context, ctx.settings)
+            if name == "folders":
+                return _result(sync_folders(ctx, rng))
+            if name == "labels":
+                return _result(sync_labels(ctx, rng))
+            return _result(sync_content(ctx, name, rng))
+
+        return _asset
+
+    pages = content_asset("pages", [spaces], "Pages by modification window: storage body, tree position, "
+                                             "breadcrumbs, trash and purge state.")
+    blogposts = content_asset("blogposts", [spaces], "Blog posts by modification window, with storage bodies.")
+    folders = content_asset("folders", [pages], "Folders of the page tree (found through CQL: Confluence has "
+                                                "no folder listing).")
+    comments = content_asset("comments", [pages, blogposts], "Footer and inline comments with reply parents, "
+                                                             "inline resolution and the anchored text.")
+    attachments = content_asset("attachments", [pages, blogposts], "Attachment metadata; the bytes are saved "
+                                                                   "under data/attachments/<id>.")
+    labels = content_asset("labels", [pages, blogposts], "Labels of each page and blog post.")
+    return [spaces, pages, blogposts, folders, comments, attachments, labels]

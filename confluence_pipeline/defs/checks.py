@@ -1,0 +1,107 @@
+"""Asset checks over the DuckDB output: integrity a person would want to see on the asset page."""
+
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from ..storage.warehouse import Warehouse
+from .pipeline import PipelineResource
+
+CONTAINED = ("comments", "attachments")
+
+
+def _scalar(wh: Warehouse, sql: str, params: list | None = None) -> int:
+    return int(wh.con.execute(sql, params or []).fetchall()[0][0])
+
+
+def _result(passed: bool, description: str, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+            **metadata: object) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=passed, severity=severity, description=description, metadata=metadata)
+
+
+def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    checks: list[dg.AssetChecksDefinition] = []
+
+    def check(asset: str, name: str, description: str):
+        def register(fn):
+            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            return fn
+        return register
+
+    for table in ("pages", "blogposts", "folders", "comments", "attachments"):
+        _table_checks(check, table)
+    for table in (*CONTAINED, "labels"):
+        _container_check(check, table)
+    _tree_checks(check)
+    return checks
+
+
+def _table_checks(check, table: str) -> None:
+    def unique_ids(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            dupes = _scalar(wh, f"SELECT count(*) - count(DISTINCT id) FROM {table}")
+        return _result(dupes == 0, f"{dupes} duplicate ids", duplicates=dupes)
+
+    check(table, "unique_ids", "Every object appears once (one row per id).")(unique_ids)
+
+    def in_its_window(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        settings = pipeline.load()
+        with Warehouse(settings.duckdb_path) as wh:
+            wh.run(f"SET TimeZone = '{settings.sync.timezone}'")
+            wrong = _scalar(wh, f"""SELECT count(*) FROM {table} WHERE modified_at IS NOT NULL
+                AND window_key <> greatest(strftime(modified_at, '%Y-%m-%d'), ?)""",
+                            [settings.sync.start_date.isoformat()])
+        return _result(wrong == 0, f"{wrong} rows outside the window of their modified time (the first window "
+                       "also holds everything older)", misplaced=wrong)
+
+    check(table, "in_window_of_modified_time",
+          "Every row lives in the window of its modification time.")(in_its_window)
+
+    def no_failures(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            failures = wh.get_state(f"failures:{table}", []) or []
+        return _result(not failures, f"{len(failures)} failures in the last sync: " + "; ".join(failures[:5]),
+                       failures=len(failures))
+
+    if table != "folders":
+        check(table, "last_sync_complete",
+              "The last sync reached every space and object it should have (a 403 on a space fails this "
+              "check; its watermark did not move).")(no_failures)
+
+
+
+def _container_check(check, table: str) -> None:
+    def has_container(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        column = "content_id" if table == "labels" else "container_id"
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            orphans = _scalar(wh, f"""SELECT count(*) FROM {table} t WHERE t.deleted_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = t.{column})
+                AND NOT EXISTS (SELECT 1 FROM blogposts b WHERE b.id = t.{column})""")
+        return _result(orphans == 0, f"{orphans} rows whose page or blog post is not synced (yet)",
+                       dg.AssetCheckSeverity.WARN, orphans=orphans)
+
+    check(table, "has_container", "Every comment, attachment and label has its page or blog post.")(has_container)
+
+
+def _tree_checks(check) -> None:
+    def page_has_space(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            orphans = _scalar(wh, "SELECT count(*) FROM pages p WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM spaces s WHERE s.id = p.space_id)")
+        return _result(orphans == 0, f"{orphans} pages whose space is not synced", orphans=orphans)
+
+    check("pages", "has_space", "Every page has its space.")(page_has_space)
+
+    def latest_window_fresh(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        settings = pipeline.load()
+        with Warehouse(settings.duckdb_path) as wh:
+            watermark = wh.get_state("watermark:pages")
+        limit = {"1h": 2, "6h": 12, "24h": 48}.get(settings.sync.interval, 48)
+        if not watermark:
+            return _result(False, "The latest window has never been synced", dg.AssetCheckSeverity.WARN)
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(watermark)
+        return _result(age < timedelta(hours=limit), f"Last synced {age.total_seconds() / 3600:.1f} h ago "
+                       f"(limit {limit} h)", dg.AssetCheckSeverity.WARN, hours_since_sync=age.total_seconds() / 3600)
+
+    check("pages", "latest_window_fresh", "The latest window was synced within two sync intervals.")(latest_window_fresh)

@@ -1,0 +1,21 @@
+"""The resource that hands assets the project's settings (filters, time zone, data directory)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ..settings import Settings, load_settings
+
+
+class PipelineResource(dg.ConfigurableResource):
+    """Settings from `settings_file` (default: $CONFLUENCE_SETTINGS or ./confluence.yaml) and the
+    environment; `data_dir` overrides where DuckDB, Parquet and attachments go."""
+
+    settings_file: str = ""
+    data_dir: str = ""
+
+    def load(self) -> Settings:
+        settings = load_settings(self.settings_file or None)
+        if self.data_dir:
+            settings = settings.model_copy(update={"data_dir": self.data_dir})
+        return settings

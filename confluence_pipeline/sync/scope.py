@@ -1,0 +1,105 @@
+"""Derived columns computed in DuckDB after every write: tree paths and sync-filter scope.
+
+Doing this in SQL over the stored tree (rather than per fetched row) makes it right whatever
+order windows run in: a page's breadcrumbs and its "under page X" filter depend on ancestors
+that may have been synced by another window, and a filter changed in the settings re-marks
+every stored row on the next sync.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..settings import DateRange, SyncFilters
+from ..storage.warehouse import Warehouse
+
+
+def refresh_tree(wh: Warehouse) -> None:
+    """ancestor_ids / ancestor_titles (top first) for every page and folder."""
+    wh.run("""
+        CREATE OR REPLACE TEMP TABLE tree_paths AS
+        WITH RECURSIVE nodes AS (
+            SELECT id, parent_id, title FROM pages UNION ALL SELECT id, parent_id, title FROM folders),
+        walk(id, anc_id, depth) AS (
+            SELECT id, parent_id, 1 FROM nodes WHERE parent_id IS NOT NULL
+            UNION ALL
+            SELECT w.id, n.parent_id, w.depth + 1 FROM walk w JOIN nodes n ON n.id = w.anc_id
+            WHERE n.parent_id IS NOT NULL AND w.depth < 200)
+        SELECT w.id, list(w.anc_id ORDER BY w.depth DESC) AS ids,
+               list(coalesce(n.title, '') ORDER BY w.depth DESC) AS titles
+        FROM walk w LEFT JOIN nodes n ON n.id = w.anc_id GROUP BY w.id""")
+    for table in ("pages", "folders"):
+        wh.run(f"""
+            UPDATE {table} SET ancestor_ids = coalesce(p.ids, []), ancestor_titles = coalesce(p.titles, [])
+            FROM (SELECT t.id, tp.ids, tp.titles FROM {table} t LEFT JOIN tree_paths tp ON tp.id = t.id) p
+            WHERE {table}.id = p.id
+              AND ({table}.ancestor_ids IS DISTINCT FROM coalesce(p.ids, [])
+                   OR {table}.ancestor_titles IS DISTINCT FROM coalesce(p.titles, []))""")
+    wh.run("DROP TABLE tree_paths")
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _date_condition(column: str, rng: DateRange, tz: ZoneInfo, params: list) -> str:
+    """Is After D: from the day after D; Is Before D: up to the start of D (local days)."""
+    parts = []
+    if rng.after:
+        parts.append(f"{column} >= ?")
+        params.append(_day_start(rng.after + timedelta(days=1), tz))
+    if rng.before:
+        parts.append(f"{column} < ?")
+        params.append(_day_start(rng.before, tz))
+    return " AND ".join(parts) or "TRUE"
+
+
+def _in_out(column_expr: str, values_in: list[str], values_out: list[str], params: list, *,
+            list_column: str | None = None) -> str:
+    parts = []
+    if values_in:
+        any_in = f"{column_expr} IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(values_in)
+        if list_column:
+            any_in = f"({any_in} OR list_has_any(coalesce({list_column}, []), ?::VARCHAR[]))"
+            params.append(values_in)
+        parts.append(any_in)
+    if values_out:
+        none_out = f"{column_expr} NOT IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(values_out)
+        if list_column:
+            none_out = f"({none_out} AND NOT list_has_any(coalesce({list_column}, []), ?::VARCHAR[]))"
+            params.append(values_out)
+        parts.append(none_out)
+    return " AND ".join(parts) or "TRUE"
+
+
+def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, int]:
+    """Mark every stored row in or out of the sync filters' scope; returns rows now out of scope."""
+    space_params: list = []
+    space_ok = _in_out("s.key", filters.space_keys_in, filters.space_keys_not_in, space_params)
+    wh.run(f"UPDATE spaces s SET in_scope = ({space_ok})", space_params)
+
+    def content(table: str, id_in: list[str], id_out: list[str], tree: bool) -> None:
+        params: list = []
+        ids = _in_out(f"{table}.id", id_in, id_out, params, list_column=f"{table}.ancestor_ids" if tree else None)
+        modified = _date_condition(f"{table}.modified_at", filters.modified, tz, params)
+        created = _date_condition(f"{table}.created_at", filters.created, tz, params)
+        wh.run(f"""
+            UPDATE {table} SET in_scope = coalesce(s.in_scope, FALSE) AND ({ids}) AND ({modified}) AND ({created})
+            FROM (SELECT t.id, sp.in_scope FROM {table} t LEFT JOIN spaces sp ON sp.id = t.space_id) s
+            WHERE {table}.id = s.id""", params)
+
+    content("pages", filters.page_ids_in, filters.page_ids_not_in, tree=True)
+    content("folders", filters.page_ids_in, filters.page_ids_not_in, tree=True)
+    content("blogposts", filters.blogpost_ids_in, filters.blogpost_ids_not_in, tree=False)
+    for table in ("comments", "attachments"):
+        wh.run(f"""
+            UPDATE {table} SET in_scope = coalesce(c.in_scope, FALSE)
+            FROM (SELECT t.id, coalesce(p.in_scope, b.in_scope) AS in_scope FROM {table} t
+                  LEFT JOIN pages p ON t.container_type = 'page' AND p.id = t.container_id
+                  LEFT JOIN blogposts b ON t.container_type = 'blogpost' AND b.id = t.container_id) c
+            WHERE {table}.id = c.id""")
+    return {t: wh.count(t, "in_scope = FALSE") for t in ("spaces", "pages", "folders", "blogposts", "comments",
+                                                          "attachments")}
