@@ -6,9 +6,16 @@ Figures are printed, never asserted: targets live here and in the README, not in
 from __future__ import annotations
 
 import argparse
+import math
 import resource
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import requests
 
@@ -55,7 +62,108 @@ def bench_emulator(scale: int, seed: int, requests_count: int) -> dict[str, floa
             "requests": len(latencies)}
 
 
+SYNC_ASSETS = ("pages", "blogposts", "folders", "comments", "attachments", "labels")
+
+
+def _serve_emulator(scale: int, seed: int) -> tuple[subprocess.Popen, str]:
+    """The emulator in its own process, so that the sync's peak RSS is the sync's alone."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "confluence_pipeline.cli", "emulator", "serve", "--port", str(port),
+                             "--scale", str(scale), "--seed", str(seed), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/__emulator__/workspace", timeout=2).ok:
+                return proc, base
+        except requests.RequestException:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("the emulator did not start within 10 minutes")
+
+
+def _run_all(ctx) -> dict[str, int]:
+    from .sync.content import sync_content, sync_folders, sync_labels, sync_spaces
+
+    rng = ctx.windows.range(ctx.settings.sync.start_date.isoformat(),
+                            datetime.now(timezone.utc).astimezone(ctx.tz).date().isoformat())
+    fetched = {"spaces": sync_spaces(ctx).fetched}
+    for asset in SYNC_ASSETS:
+        if asset == "folders":
+            report = sync_folders(ctx, rng)
+        elif asset == "labels":
+            report = sync_labels(ctx, rng)
+        else:
+            report = sync_content(ctx, asset, rng)
+        fetched[asset] = report.fetched
+    return fetched
+
+
+def bench_sync(scale: int, seed: int, latency_ms: int, changes: int) -> None:
+    from .confluence.client import ConfluenceClient
+    from .emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+    from .settings import Settings, SyncSettings
+    from .sync.content import SyncContext
+
+    print(f"sync bench, seed {seed}, scale {scale:,}, added latency {latency_ms} ms per call", flush=True)
+    proc, base = _serve_emulator(scale, seed)
+    admin = requests.Session()
+    try:
+        admin.post(f"{base}/__emulator__/faults", json={"latency_ms": latency_ms}).raise_for_status()
+        with tempfile.TemporaryDirectory() as tmp:
+            today = datetime.now(timezone.utc).date()
+            settings = Settings(data_dir=Path(tmp), sync=SyncSettings(start_date=today - timedelta(days=7)))
+            client = ConfluenceClient.with_api_token(base, DEFAULT_EMAIL, DEFAULT_API_TOKEN)
+            ctx = SyncContext(client=client, settings=settings, site_url=base)
+            t0 = time.perf_counter()
+            fetched = _run_all(ctx)
+            elapsed = time.perf_counter() - t0
+            full = client.stats()
+            print(f"\nfull sync: {sum(fetched.values()):,} objects in {elapsed:.1f} s, "
+                  f"{fetched['pages'] / elapsed:,.0f} pages/s, peak RSS {_peak_rss_mb():,.0f} MB")
+            print(f"  {'operation':<34}{'calls':>7}{'floor':>7}")
+            floor_total = calls_total = 0
+            server = admin.get(f"{base}/__emulator__/stats").json()["by_operation"]
+            for name, stat in sorted(full["by_operation"].items()):
+                if name in ("downloadAttatchment", "downloadAttachmentBytes"):
+                    continue
+                objects = server.get(name, {}).get("points", 0) - stat["calls"]
+                floor = max(1, math.ceil(objects / 250))
+                floor_total += floor
+                calls_total += stat["calls"]
+                print(f"  {name:<34}{stat['calls']:>7}{floor:>7}")
+            downloads = full["by_operation"].get("downloadAttatchment", {}).get("calls", 0)
+            print(f"  {'listings, total':<34}{calls_total:>7}{floor_total:>7}   ratio {calls_total / floor_total:.2f} "
+                  "(target <= 1.25)")
+            print(f"  attachment downloads (one per file, not a listing): {downloads}")
+
+            for k in (0, changes):
+                if k:
+                    pages = client.pages(sort="-modified-date")
+                    for _, page in zip(range(k), pages):
+                        admin.post(f"{base}/__emulator__/content/{page.id}/edit",
+                                   json={"body": f"<p>bench edit {time.time()}</p>"}).raise_for_status()
+                client.reset_stats()
+                ctx = SyncContext(client=client, settings=settings, site_url=base)
+                t0 = time.perf_counter()
+                _run_all(ctx)
+                stats = client.stats()
+                print(f"\nincremental sync with {k} changed pages: {stats['calls']} calls, {stats['points']} points, "
+                      f"{time.perf_counter() - t0:.2f} s" + ("  (target <= 15 calls)" if k == 0 else ""))
+                for name, stat in sorted(stats["by_operation"].items()):
+                    print(f"  {name:<34}{stat['calls']:>7}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.bench_command == "sync":
+        bench_sync(args.scale, args.seed, args.latency_ms, args.changes)
+        return 0
     if args.bench_command == "emulator":
         r = bench_emulator(args.scale, args.seed, args.requests)
         print(f"emulator bench, seed {args.seed}, scale {r['scale']:,}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import webbrowser
 from datetime import date, datetime, timezone
 
 from .emulator import app as emulator_app
@@ -70,6 +71,50 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
     return 0 if all(r.success for r in results) else 1
 
 
+def _auth(args: argparse.Namespace) -> int:
+    from .confluence import login as oauth_login
+    from .confluence.auth import OAuthApp
+    from .confluence.errors import ConfluenceError
+    from .confluence.tokens import TokenStore
+    from .settings import load_settings
+
+    settings = load_settings()
+    store = TokenStore(settings.auth.token_file)
+    if args.auth_command == "status":
+        info = oauth_login.status(store)
+        for key, value in info.items():
+            print(f"{key:>20}: {' '.join(value) if isinstance(value, (list, tuple)) else value}")
+        return 0 if info["logged_in"] else 1
+    if args.auth_command == "logout":
+        print("Tokens forgotten." if oauth_login.logout(store) else "No tokens were stored.")
+        return 0
+    if settings.auth.mode != "oauth":
+        raise SystemExit("auth login is for OAuth 2.0 (3LO): set CONFLUENCE_CLIENT_ID and CONFLUENCE_CLIENT_SECRET "
+                         "(and CONFLUENCE_REDIRECT_URI if the app's callback is not http://127.0.0.1:8976/callback)")
+    app = OAuthApp(settings.auth.client_id or "", settings.auth.client_secret.get_secret_value(),
+                   redirect_uri=settings.auth.redirect_uri, auth_url=settings.auth.auth_url,
+                   api_url=settings.auth.api_url)
+    try:
+        oauth_login.login(app, store, site_url=settings.auth.site_url,
+                          browser=None if args.no_browser else webbrowser.open)
+    except ConfluenceError as exc:
+        raise SystemExit(str(exc)) from None
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from .settings import load_settings
+
+    path = load_settings().duckdb_path
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist yet: run `confluence-pipeline demo` or `confluence-pipeline sync` first")
+    with duckdb.connect(str(path), read_only=True) as con:
+        con.sql(args.sql).show(max_rows=args.max_rows, max_width=200)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
@@ -106,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--to", type=date.fromisoformat, help="last window, YYYY-MM-DD (default: today)")
     sync.set_defaults(func=lambda a: _run_sync(a, demo=False))
 
+    auth = sub.add_parser("auth", help="OAuth 2.0 (3LO): log in, show or forget the stored tokens")
+    auth_sub = auth.add_subparsers(dest="auth_command", required=True)
+    login = auth_sub.add_parser("login", help="authorize the app in a browser and store the tokens")
+    login.add_argument("--no-browser", action="store_true", help="only print the address to open")
+    auth_sub.add_parser("status", help="site, cloud id, scopes and expiry (never a token)")
+    auth_sub.add_parser("logout", help="forget the stored tokens")
+    auth.set_defaults(func=_auth)
+
+    query = sub.add_parser("query", help="run SQL on the synced DuckDB file (read-only)")
+    query.add_argument("sql")
+    query.add_argument("--max-rows", type=int, default=40)
+    query.set_defaults(func=_query)
+
     bench_parser = sub.add_parser("bench", help="benchmarks (figures for the README)")
     bench_sub = bench_parser.add_subparsers(dest="bench_command", required=True)
     bench_emulator = bench_sub.add_parser("emulator", help="workspace generation time and memory, list latency")
@@ -113,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_emulator.add_argument("--seed", type=int, default=42)
     bench_emulator.add_argument("--requests", type=int, default=200, help="list calls to time")
     bench_emulator.set_defaults(func=_bench)
+    bench_sync = bench_sub.add_parser("sync", help="API calls against the floor, incremental cost, speed, memory")
+    bench_sync.add_argument("--scale", type=int, default=10_000)
+    bench_sync.add_argument("--seed", type=int, default=42)
+    bench_sync.add_argument("--latency-ms", type=int, default=0, help="added to every emulator call")
+    bench_sync.add_argument("--changes", type=int, default=25, help="pages edited before the second incremental")
+    bench_sync.set_defaults(func=_bench)
     return parser
 
 
