@@ -16,8 +16,12 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from .sync.content import AssetReport, SyncContext
 
 
 def _peak_rss_mb() -> float:
@@ -85,21 +89,20 @@ def _serve_emulator(scale: int, seed: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the emulator did not start within 10 minutes")
 
 
-def _run_all(ctx) -> dict[str, int]:
+def _run_all(ctx: "SyncContext") -> dict[str, "AssetReport"]:
     from .sync.content import sync_content, sync_folders, sync_labels, sync_spaces
 
     rng = ctx.windows.range(ctx.settings.sync.start_date.isoformat(),
                             datetime.now(timezone.utc).astimezone(ctx.tz).date().isoformat())
-    fetched = {"spaces": sync_spaces(ctx).fetched}
+    reports = {"spaces": sync_spaces(ctx)}
     for asset in SYNC_ASSETS:
         if asset == "folders":
-            report = sync_folders(ctx, rng)
+            reports[asset] = sync_folders(ctx, rng)
         elif asset == "labels":
-            report = sync_labels(ctx, rng)
+            reports[asset] = sync_labels(ctx, rng)
         else:
-            report = sync_content(ctx, asset, rng)
-        fetched[asset] = report.fetched
-    return fetched
+            reports[asset] = sync_content(ctx, asset, rng)
+    return reports
 
 
 def bench_sync(scale: int, seed: int, latency_ms: int, changes: int) -> None:
@@ -119,11 +122,14 @@ def bench_sync(scale: int, seed: int, latency_ms: int, changes: int) -> None:
             client = ConfluenceClient.with_api_token(base, DEFAULT_EMAIL, DEFAULT_API_TOKEN)
             ctx = SyncContext(client=client, settings=settings, site_url=base)
             t0 = time.perf_counter()
-            fetched = _run_all(ctx)
+            reports = _run_all(ctx)
             elapsed = time.perf_counter() - t0
             full = client.stats()
-            print(f"\nfull sync: {sum(fetched.values()):,} objects in {elapsed:.1f} s, "
-                  f"{fetched['pages'] / elapsed:,.0f} pages/s, peak RSS {_peak_rss_mb():,.0f} MB")
+            pages = reports["pages"]
+            print(f"\nfull sync: {sum(r.fetched for r in reports.values()):,} objects in {elapsed:.1f} s, "
+                  f"peak RSS {_peak_rss_mb():,.0f} MB")
+            print(f"  pages: {pages.fetched:,} in {pages.duration_s:.1f} s = {pages.fetched / pages.duration_s:,.0f} pages/s; "
+                  + ", ".join(f"{name} {r.duration_s:.1f} s" for name, r in reports.items() if name != "pages"))
             print(f"  {'operation':<34}{'calls':>7}{'floor':>7}")
             floor_total = calls_total = 0
             server = admin.get(f"{base}/__emulator__/stats").json()["by_operation"]
