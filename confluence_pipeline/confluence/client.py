@@ -22,6 +22,7 @@ it cost by Atlassian's model (1 per call, +1 per core object, +2 per identity ob
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -671,8 +672,10 @@ class ConfluenceClient:
         return self._get("getAttachmentById", Attachment, id=attachment_id)
 
     def download_attachment(self, container_id: str, attachment_id: str, dest: str | os.PathLike[str], *,
-                            version: int | None = None, max_bytes: int = DEFAULT_MAX_DOWNLOAD) -> int:
-        """Save an attachment's bytes to `dest` (atomically); returns the size.
+                            version: int | None = None, status: str | None = None,
+                            max_bytes: int = DEFAULT_MAX_DOWNLOAD) -> int:
+        """Save an attachment's bytes to `dest` (atomically); returns the size. `status`: the
+        attachment's (the operation looks for a current one unless told, so archived files need it).
 
         Uses v1's download operation, which answers 302 to the file; the hop is followed with the
         same auth when it stays on the site (relative, or absolute on the site or gateway host),
@@ -681,7 +684,7 @@ class ConfluenceClient:
         """
         name = "downloadAttatchment"
         path = OPERATIONS[name].site_path(id=container_id, attachmentId=attachment_id)
-        _, response = self._request(name, "GET", path, params=_query({"version": version}),
+        _, response = self._request(name, "GET", path, params=_query({"version": version, "status": status}),
                                     allow_redirects=False, consume=lambda r: None)
         if not response.is_redirect:
             raise ApiError(f"Confluence answered the download of attachment {attachment_id} with "
@@ -732,10 +735,13 @@ class ConfluenceClient:
 
     # -- v1: CQL search, restrictions, groups, audit --------------------------------------------------
     def search(self, cql: str, *, expand: Iterable[str] = (), limit: int = 100, excerpt: str | None = None,
-               include_archived_spaces: bool | None = None) -> Iterator[SearchResult]:
-        """CQL search (`/wiki/rest/api/search`), following its cursor."""
+               include_archived_spaces: bool | None = None,
+               content_statuses: Iterable[str] | None = None) -> Iterator[SearchResult]:
+        """CQL search (`/wiki/rest/api/search`), following its cursor. `content_statuses` widens
+        what CQL sees (current only by default) through `cqlcontext`, e.g. to archived pages."""
+        cqlcontext = json.dumps({"contentStatuses": list(content_statuses)}) if content_statuses else None
         params = {"cql": cql, "expand": list(expand), "limit": limit, "excerpt": excerpt,
-                  "includeArchivedSpaces": include_archived_spaces}
+                  "includeArchivedSpaces": include_archived_spaces, "cqlcontext": cqlcontext}
         return self._list(SearchCursorPages, "searchByCQL", SearchResult, params)
 
     def search_content(self, cql: str, *, expand: Iterable[str] = (),

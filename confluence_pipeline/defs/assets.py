@@ -67,9 +67,12 @@ def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
     blogposts = content_asset("blogposts", [spaces], "Blog posts by modification window, with storage bodies.")
     folders = content_asset("folders", [pages], "Folders of the page tree (found through CQL: Confluence has "
                                                 "no folder listing).")
-    comments = content_asset("comments", [pages, blogposts], "Footer and inline comments with reply parents, "
-                                                             "inline resolution and the anchored text.")
-    attachments = content_asset("attachments", [pages, blogposts], "Attachment metadata; the bytes are saved "
-                                                                   "under data/attachments/<id>.")
+    # Comments and attachments follow their page's scope, which depends on the whole tree (folders too):
+    # they come after folders, so that no attachment outside the sync filters is downloaded.
+    comments = content_asset("comments", [pages, blogposts, folders], "Footer and inline comments with reply "
+                                                                      "parents, inline resolution and the "
+                                                                      "anchored text.")
+    attachments = content_asset("attachments", [pages, blogposts, folders], "Attachment metadata; the bytes are "
+                                                                            "saved under data/attachments/<id>.")
     labels = content_asset("labels", [pages, blogposts], "Labels of each page and blog post.")
     return [spaces, pages, blogposts, folders, comments, attachments, labels]

@@ -5,10 +5,17 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from ..settings import Settings
 from ..storage.warehouse import Warehouse
+from .assets import POOL
 from .pipeline import PipelineResource
 
 CONTAINED = ("comments", "attachments")
+
+
+def _open(settings: Settings) -> Warehouse:
+    """Checks only read: a read-only connection opens fast and skips the schema migration."""
+    return Warehouse(settings.duckdb_path, read_only=True)
 
 
 def _scalar(wh: Warehouse, sql: str, params: list | None = None) -> int:
@@ -25,7 +32,7 @@ def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksD
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description, pool=POOL)(fn))
             return fn
         return register
 
@@ -39,7 +46,7 @@ def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksD
 
 def _table_checks(check, table: str) -> None:
     def unique_ids(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with _open(pipeline.load()) as wh:
             dupes = _scalar(wh, f"SELECT count(*) - count(DISTINCT id) FROM {table}")
         return _result(dupes == 0, f"{dupes} duplicate ids", duplicates=dupes)
 
@@ -47,7 +54,7 @@ def _table_checks(check, table: str) -> None:
 
     def in_its_window(pipeline: PipelineResource) -> dg.AssetCheckResult:
         settings = pipeline.load()
-        with Warehouse(settings.duckdb_path) as wh:
+        with _open(settings) as wh:
             wh.run(f"SET TimeZone = '{settings.sync.timezone}'")
             wrong = _scalar(wh, f"""SELECT count(*) FROM {table} WHERE modified_at IS NOT NULL
                 AND window_key <> greatest(strftime(modified_at, '%Y-%m-%d'), ?)""",
@@ -59,7 +66,7 @@ def _table_checks(check, table: str) -> None:
           "Every row lives in the window of its modification time.")(in_its_window)
 
     def no_failures(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with _open(pipeline.load()) as wh:
             failures = wh.get_state(f"failures:{table}", []) or []
         return _result(not failures, f"{len(failures)} failures in the last sync: " + "; ".join(failures[:5]),
                        failures=len(failures))
@@ -74,7 +81,7 @@ def _table_checks(check, table: str) -> None:
 def _container_check(check, table: str) -> None:
     def has_container(pipeline: PipelineResource) -> dg.AssetCheckResult:
         column = "content_id" if table == "labels" else "container_id"
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with _open(pipeline.load()) as wh:
             orphans = _scalar(wh, f"""SELECT count(*) FROM {table} t WHERE t.deleted_at IS NULL
                 AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = t.{column})
                 AND NOT EXISTS (SELECT 1 FROM blogposts b WHERE b.id = t.{column})""")
@@ -86,7 +93,7 @@ def _container_check(check, table: str) -> None:
 
 def _tree_checks(check) -> None:
     def page_has_space(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with _open(pipeline.load()) as wh:
             orphans = _scalar(wh, "SELECT count(*) FROM pages p WHERE NOT EXISTS "
                                   "(SELECT 1 FROM spaces s WHERE s.id = p.space_id)")
         return _result(orphans == 0, f"{orphans} pages whose space is not synced", orphans=orphans)
@@ -95,7 +102,7 @@ def _tree_checks(check) -> None:
 
     def latest_window_fresh(pipeline: PipelineResource) -> dg.AssetCheckResult:
         settings = pipeline.load()
-        with Warehouse(settings.duckdb_path) as wh:
+        with _open(settings) as wh:
             watermark = wh.get_state("watermark:pages")
         limit = {"1h": 2, "6h": 12, "24h": 48}.get(settings.sync.interval, 48)
         if not watermark:

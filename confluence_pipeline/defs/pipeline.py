@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from ..settings import Settings, load_settings
@@ -17,5 +19,5 @@ class PipelineResource(dg.ConfigurableResource):
     def load(self) -> Settings:
         settings = load_settings(self.settings_file or None)
         if self.data_dir:
-            settings = settings.model_copy(update={"data_dir": self.data_dir})
+            settings = settings.model_copy(update={"data_dir": Path(self.data_dir)})
         return settings

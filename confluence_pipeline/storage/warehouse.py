@@ -79,14 +79,18 @@ class Warehouse:
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> None:
         """Create missing tables and add missing columns; never drops or rewrites data."""
+        existing: dict[str, set[str]] = {}
+        for table_name, column in self.run("SELECT table_name, column_name FROM information_schema.columns "
+                                           "WHERE table_schema = 'main'"):
+            existing.setdefault(table_name, set()).add(column)
         for table in TABLES.values():
-            cols = ", ".join(f'"{c}" {t}' for c, t in table.columns)
-            key = ", ".join(f'"{k}"' for k in table.key)
-            self.run(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({key}))')
-            existing = {r[0] for r in self.con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]).fetchall()}
+            if table.name not in existing:
+                cols = ", ".join(f'"{c}" {t}' for c, t in table.columns)
+                key = ", ".join(f'"{k}"' for k in table.key)
+                self.run(f'CREATE TABLE "{table.name}" ({cols}, PRIMARY KEY ({key}))')
+                continue
             for column, type_ in table.columns:
-                if column not in existing:
+                if column not in existing[table.name]:
                     self.run(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
 
     # -- writes ------------------------------------------------------------------------------
@@ -104,12 +108,15 @@ class Warehouse:
         """Insert new rows and update existing ones; a versioned table never goes back a version.
 
         Only the columns the rows carry are written: a column that a later step fills (an
-        attachment's local_path, say) survives the next upsert of the same object.
+        attachment's local_path, say) survives the next upsert of the same object. A column that
+        only some rows carry (a comment's author, known from its first version alone) keeps its
+        stored value where a row leaves it out.
         """
         table = TABLES[table_name]
         if not rows:
             return WriteCounts()
         present = set().union(*(row.keys() for row in rows))
+        partial = present - set.intersection(*(set(row) for row in rows))
         data = to_arrow(table, rows)
         con = self.con
         key = [f'"{k}"' for k in table.key]
@@ -124,15 +131,18 @@ class Warehouse:
             con.unregister("incoming_raw")
         join = " AND ".join(f"t.{k} = i.{k}" for k in key)
         newer = "i.version >= t.version OR t.version IS NULL" if table.versioned else "TRUE"
-        tracked = [c for c in _TRACKED if c in table.column_names]
-        changed = " OR ".join(f'i."{c}" IS DISTINCT FROM t."{c}"' for c in tracked) or "FALSE"
+        tracked = [c for c in _TRACKED if c in table.column_names and c in present]
+        changed = " OR ".join(f'(i."{c}" IS DISTINCT FROM t."{c}"'
+                              + (f' AND i."{c}" IS NOT NULL)' if c in partial else ")") for c in tracked) or "FALSE"
         total, inserted, updated = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE t.{key[0]} IS NULL),
                    count(*) FILTER (WHERE t.{key[0]} IS NOT NULL AND ({newer}) AND ({changed}))
             FROM incoming i LEFT JOIN "{table.name}" t ON {join}""").fetchall()[0]
         cols = [c for c in table.column_names if c in present or c in table.key]
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in table.key)
-        where = f'WHERE excluded.version >= "{table.name}".version OR "{table.name}".version IS NULL' if table.versioned else ""
+        updates = ", ".join(f'"{c}" = coalesce(excluded."{c}", "{table.name}"."{c}")' if c in partial
+                            else f'"{c}" = excluded."{c}"' for c in cols if c not in table.key)
+        where = (f'WHERE excluded.version >= "{table.name}".version OR "{table.name}".version IS NULL'
+                 if table.versioned else "")
         self.run(f"""INSERT INTO "{table.name}" ({", ".join(f'"{c}"' for c in cols)})
             SELECT {", ".join(f'"{c}"' for c in cols)} FROM incoming
             ON CONFLICT ({", ".join(key)}) DO UPDATE SET {updates} {where}""")

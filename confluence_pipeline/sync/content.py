@@ -9,17 +9,28 @@ the site; timestamps are exact (no CQL minute rounding), and the latest window, 
 again, starts from the stored watermark instead of midnight. Folders have no v2 listing and
 come from CQL, read with a day of overlap (CQL dates are in the caller's unknown time zone)
 and then filtered exactly. Labels are read for the pages and blog posts of the range with one
-CQL call per 250 items (`expand=metadata.labels`).
+CQL call per 250 items (`expand=content.metadata.labels`). CQL searches include archived
+content and archived spaces, as v2 listings do.
+
+The space filter is pushed into the listings (space-id, CQL `space in`); a listing refused for
+one space is split until that space is alone, reported, and the watermark stays where it was.
+The watermark is kept with the span it covers and the filters it was reached under: a run
+reaching now starts from it only when that span covers the run's range, and when the filters
+change the next run reaching now reads from the beginning.
+
+Pages and folders whose place changed without a new version (the children of a trashed page,
+the descendants of a page moved to another space), and ancestors not stored (left out by the
+date filters, or in windows not synced yet), are read by id in bulk: see `_mend_tree`.
 
 Deletions never come from timestamps. Each run lists `status=trashed` (pages, blog posts,
 attachments) and re-checks items stored as trashed that left the trash: found again means
 restored, gone means purged. `reconcile()` lists every id to catch purges that skipped the
-trash's listing, and is run by the demo and the reconciliation schedule.
+trash's listing, and folders put in the trash (CQL never shows the trash), and is run by the
+demo and the reconciliation schedule.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,16 +41,15 @@ from zoneinfo import ZoneInfo
 
 from ..confluence.client import ConfluenceClient
 from ..confluence.cql import cql_date
-from ..confluence.errors import ConfluenceError, PermissionDenied
+from ..confluence.errors import ConfluenceError, NotFound, PermissionDenied
+from ..confluence.models import Attachment, ContentV1
 from ..settings import Settings
 from ..storage.lake import LakeWriter, clean_stale_staging
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts, to_arrow
 from . import rows as R
-from .scope import apply_scope, refresh_tree
-from .windows import TimeRange, Windows
-
-log = logging.getLogger(__name__)
+from .scope import apply_scope, refresh_tree, scope_spaces
+from .windows import EPOCH, TimeRange, Windows, window_start
 
 OVERLAP = timedelta(minutes=5)  # re-read before the watermark: listings are eventually consistent
 CQL_OVERLAP = timedelta(days=1)  # CQL dates are read in the account's (unknown) time zone
@@ -109,6 +119,10 @@ class _Measure:
         self.report.calls = s1["calls"] - self.s0["calls"]
         self.report.points = s1["points"] - self.s0["points"]
         self.report.duration_s = time.perf_counter() - self.t0
+        r = self.report
+        self.ctx.progress(f"{r.asset}: {r.fetched} fetched, {r.counts.inserted} new, {r.counts.updated} updated, "
+                          f"{r.deleted} deleted, {r.calls} API calls, {r.duration_s:.1f} s"
+                          + (f", {len(r.failures)} failures" if r.failures else ""))
 
 
 # -- spaces ------------------------------------------------------------------------------------
@@ -134,7 +148,7 @@ class Listing:
     table: str
     fetch: Callable[..., Iterator[Any]]  # (client, space_ids | None) -> items, newest first
     to_row: Callable[..., dict[str, Any]]
-    trashed: Callable[[ConfluenceClient], Iterator[Any]] | None = None
+    trashed: Callable[..., Iterator[Any]] | None = None  # (client, space_ids | None) -> items in the trash
     by_ids: Callable[[ConfluenceClient, list[str]], Iterator[Any]] | None = None
     per_space: bool = True
 
@@ -154,10 +168,10 @@ def _attachments(c: ConfluenceClient, space_ids: list[str] | None) -> Iterator[A
 
 LISTINGS: dict[str, list[Listing]] = {
     "pages": [Listing("pages", _pages, R.page_row,
-                      trashed=lambda c: c.pages(status=["trashed"], body_format="storage"),
+                      trashed=lambda c, s: c.pages(space_ids=s, status=["trashed"], body_format="storage"),
                       by_ids=lambda c, ids: c.pages(ids=ids, status=["current", "archived"], body_format="storage"))],
     "blogposts": [Listing("blogposts", _blogposts, R.blogpost_row,
-                          trashed=lambda c: c.blogposts(status=["trashed"], body_format="storage"),
+                          trashed=lambda c, s: c.blogposts(space_ids=s, status=["trashed"], body_format="storage"),
                           by_ids=lambda c, ids: c.blogposts(ids=ids, status=["current"], body_format="storage"))],
     "comments": [
         Listing("comments", lambda c, s: c.footer_comments(body_format="storage", sort="-modified-date"),
@@ -166,30 +180,99 @@ LISTINGS: dict[str, list[Listing]] = {
                 lambda item, *a: R.comment_row(item, "inline", *a), per_space=False),
     ],
     "attachments": [Listing("attachments", _attachments, R.attachment_row,
-                            trashed=lambda c: c.attachments(status=["trashed"]), per_space=False)],
+                            trashed=lambda c, s: c.attachments(status=["trashed"]),
+                            by_ids=lambda c, ids: _attachments_by_id(c, ids), per_space=False)],
 }
 
 
 def _space_batches(ctx: SyncContext, wh: Warehouse) -> list[list[str] | None]:
-    """Push the space filter into the API as space-id (100 per call); None: the whole site."""
+    """Push the space filter into the API as space-id (100 per call); None: the whole site.
+    The spaces in scope are those of the filters now, whether or not `spaces` ran since they changed."""
     filters = ctx.settings.filters
     if not filters.space_keys_in and not filters.space_keys_not_in:
         return [None]
+    scope_spaces(wh, filters)
     ids = sorted(wh.ids("spaces", "in_scope AND deleted_at IS NULL"), key=int)
     return [ids[i:i + 100] for i in range(0, len(ids), 100)]
 
 
+def _listed(ctx: SyncContext, wh: Warehouse, listing: Listing, fetch: Callable[..., Iterator[Any]],
+            report: AssetReport, since: datetime | None = None, until: datetime | None = None) -> Iterator[Any]:
+    """What `fetch` lists (newest first) modified in [since, until), space batch by space batch.
+
+    A listing answered with 403 is split until the space that fails is alone: that space is
+    reported (so the watermark stays), and every other space is still synced.
+    """
+    pending = _space_batches(ctx, wh) if listing.per_space else [None]
+    while pending:
+        batch = pending.pop(0)
+        try:
+            for item in fetch(ctx.client, batch):
+                modified = item.version.created_at if item.version else None
+                if until is not None and (modified is None or modified >= until):
+                    continue
+                if since is not None and modified is not None and modified < since:
+                    break
+                yield item
+        except PermissionDenied as exc:
+            spaces = batch if batch is not None else sorted(wh.ids("spaces", "in_scope AND deleted_at IS NULL"),
+                                                            key=int)
+            if listing.per_space and len(spaces) > 1:
+                pending[:0] = [spaces[:len(spaces) // 2], spaces[len(spaces) // 2:]]
+            else:
+                where = f"space {spaces[0]}" if listing.per_space and spaces else "the site"
+                report.failures.append(f"{listing.table} of {where}: {exc}")
+
+
+def _filters_state(ctx: SyncContext) -> str:
+    return ctx.settings.filters.model_dump_json()
+
+
+@dataclass(frozen=True)
+class _Coverage:
+    """What is known to be stored: every change in [start, watermark), under `filters`."""
+
+    start: datetime
+    watermark: datetime
+    filters: str
+
+    @classmethod
+    def load(cls, wh: Warehouse, asset: str) -> "_Coverage | None":
+        values = [wh.get_state(f"{key}:{asset}") for key in ("covered_from", "watermark", "filters")]
+        if None in values:
+            return None
+        return cls(datetime.fromisoformat(values[0]), datetime.fromisoformat(values[1]), values[2])
+
+
+def _advance_watermark(ctx: SyncContext, wh: Warehouse, asset: str, since: datetime) -> None:
+    """Every change in [since, now) is stored now: the covered span grows when it joins the last one."""
+    covered = _Coverage.load(wh, asset)
+    start = since
+    if covered and covered.filters == _filters_state(ctx) and since <= covered.watermark:
+        start = min(since, covered.start)
+    wh.set_state(f"covered_from:{asset}", start.isoformat())
+    wh.set_state(f"watermark:{asset}", ctx.now.isoformat())
+    wh.set_state(f"filters:{asset}", _filters_state(ctx))
+
+
 def _fetch_bounds(ctx: SyncContext, wh: Warehouse, asset: str, rng: TimeRange) -> tuple[datetime, datetime]:
-    """[since, until): the range, or from the watermark when the range reaches now."""
+    """[since, until): the range; when it reaches now and what it covers is stored up to the
+    watermark, from the watermark (the latest window, run again and again, costs the changes).
+
+    A watermark set by a run of the latest window alone does not cover older windows, so a
+    backfill reaching now reads them. When the sync filters changed, what they newly let in may
+    be of any age: the run reaching now then reads from the beginning (once)."""
     since, until = rng.start, rng.end
-    modified_after = ctx.settings.filters.modified.after
     if rng.includes_now(ctx.now):
         until = ctx.now + timedelta(days=1)  # anything stamped up to now (clocks drift)
-        watermark = wh.get_state(f"watermark:{asset}")
-        if watermark and datetime.fromisoformat(watermark) - OVERLAP > since:
-            since = datetime.fromisoformat(watermark) - OVERLAP
-    if modified_after:
-        since = max(since, datetime.combine(modified_after + timedelta(days=1), datetime.min.time(), tzinfo=ctx.tz))
+        covered = _Coverage.load(wh, asset)
+        if covered and covered.filters != _filters_state(ctx):
+            since = EPOCH
+        elif covered and covered.start <= since:
+            since = max(since, covered.watermark - OVERLAP)
+    modified_after = ctx.settings.filters.modified.after
+    if modified_after:  # pushed into the listing: nothing older is fetched
+        since = max(since, window_start((modified_after + timedelta(days=1)).isoformat(), ctx.tz))
     return since, until
 
 
@@ -232,34 +315,20 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
         try:
             with wh.transaction():
                 writer = _Writer(wh, lake, asset, report)
-                downloads: list[dict[str, Any]] = []
                 for listing in LISTINGS[asset]:
-                    batches = _space_batches(ctx, wh) if listing.per_space else [None]
-                    for batch in batches:
-                        try:
-                            for item in listing.fetch(ctx.client, batch):
-                                modified = item.version.created_at if item.version else None
-                                if modified is None or modified >= until:
-                                    continue
-                                if modified < since:
-                                    break
-                                row = listing.to_row(item, ctx.windows, ctx.now, ctx.site_url)
-                                writer.add(row)
-                                if asset == "attachments":
-                                    downloads.append(row)
-                        except PermissionDenied as exc:
-                            report.failures.append(f"spaces {batch}: {exc}")
+                    for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
+                        writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
                     writer.flush()
-                    report.deleted += _sync_trash(ctx, wh, listing, writer, report)
-                if asset == "attachments":
-                    _download(ctx, wh, downloads, report)
-                report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz).get(asset, 0)
+                    report.deleted += _sync_trash(ctx, wh, listing, report)
                 if asset == "pages":
-                    refresh_tree(wh)
-                    report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["pages"]
+                    report.counts += _mend_tree(ctx, wh, "pages")
+                report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz).get(asset, 0)
+                listed_all = not report.failures
+                if asset == "attachments":
+                    _download(ctx, wh, report)  # what it misses is tried again next run, watermark or not
                 wh.set_state(f"failures:{asset}", report.failures)
-                if rng.includes_now(ctx.now) and not report.failures:
-                    wh.set_state(f"watermark:{asset}", ctx.now.isoformat())
+                if rng.includes_now(ctx.now) and listed_all:
+                    _advance_watermark(ctx, wh, asset, since)
         except BaseException:
             lake.abort()
             raise
@@ -267,35 +336,91 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
     return report
 
 
-def _sync_trash(ctx: SyncContext, wh: Warehouse, listing: Listing, writer: _Writer, report: AssetReport) -> int:
+# Pages and folders to read by id: parents that are not stored, and nodes whose place is stale.
+_TREE_GAPS = """
+    WITH nodes AS (SELECT id, parent_id, parent_type, space_id, status, ancestor_ids, 'page' AS type FROM pages
+                   UNION ALL
+                   SELECT id, parent_id, parent_type, space_id, status, ancestor_ids, 'folder' FROM folders),
+    moved AS (SELECT coalesce(list(DISTINCT p.id), []) AS ids FROM nodes c JOIN nodes p ON p.id = c.parent_id
+              WHERE c.status NOT IN ('trashed', 'purged') AND p.status NOT IN ('trashed', 'purged')
+                AND c.space_id IS DISTINCT FROM p.space_id)
+    SELECT DISTINCT parent_id, coalesce(parent_type, 'page') FROM nodes
+    WHERE parent_id IS NOT NULL AND status <> 'purged' AND parent_id NOT IN (SELECT id FROM nodes)
+    UNION
+    SELECT t.id, t.type FROM nodes t CROSS JOIN moved LEFT JOIN nodes p ON p.id = t.parent_id
+    WHERE t.status NOT IN ('trashed', 'purged')
+      AND (p.status IN ('trashed', 'purged') OR list_has_any(coalesce(t.ancestor_ids, []), moved.ids))
+    ORDER BY 1"""
+
+
+def _mend_tree(ctx: SyncContext, wh: Warehouse, table: str) -> WriteCounts:
+    """Keep the stored page tree whole and in place, then recompute breadcrumbs.
+
+    Breadcrumbs and "under page X" need every page and folder above a stored one, even those
+    the date filters leave out or whose window was not synced: they are read by id (in bulk).
+    And Confluence lifts the children of a trashed page or folder to its parent, and takes the
+    descendants of a page moved to another space along, without new versions, so no listing
+    by modification date shows them: they are read again by id too. The pages asset reads pages
+    only (the folders asset, after it, reads both). Returns what it wrote to `table`.
+    """
+    types = ("page",) if table == "pages" else ("page", "folder")
+    counts = {"pages": WriteCounts(), "folders": WriteCounts()}
+    tried: set[str] = set()
+    while True:
+        refresh_tree(wh)
+        wanted = [(node_id, type_) for node_id, type_ in wh.run(_TREE_GAPS) if node_id not in tried and type_ in types]
+        if not wanted:
+            return counts[table]
+        tried.update(node_id for node_id, _ in wanted)
+        pages = [node_id for node_id, type_ in wanted if type_ == "page"]
+        folders = [node_id for node_id, type_ in wanted if type_ == "folder"]
+        if pages:
+            items = ctx.client.pages(ids=pages, status=["current", "archived"], body_format="storage")
+            counts["pages"] += wh.upsert("pages", [R.page_row(item, ctx.windows, ctx.now, ctx.site_url)
+                                                   for item in items])
+        if folders:
+            counts["folders"] += wh.upsert("folders", [R.folder_row(item, ctx.windows, ctx.now, ctx.site_url)
+                                                       for item in _folders_by_ids(ctx, folders)])
+
+
+def _sync_trash(ctx: SyncContext, wh: Warehouse, listing: Listing, report: AssetReport) -> int:
     """Trashed items (status and deleted_at), restores and purges of what was in the trash."""
     if listing.trashed is None:
         return 0
     table = listing.table
-    trashed = [listing.to_row(item, ctx.windows, ctx.now, ctx.site_url) for item in listing.trashed(ctx.client)]
+    failures = len(report.failures)
+    trashed = [listing.to_row(item, ctx.windows, ctx.now, ctx.site_url)
+               for item in _listed(ctx, wh, listing, listing.trashed, report)]
     trashed_ids = {row["id"] for row in trashed}
     known_trashed = wh.ids(table, "status = 'trashed'")
     for row in trashed:
-        row["deleted_at"] = ctx.now
+        del row["deleted_at"]  # the first time it was seen in the trash is kept
     if trashed:
         report.counts += wh.upsert(table, trashed)
-        # keep the first time it was seen in the trash
-        wh.run(f"UPDATE {table} SET deleted_at = least(deleted_at, ?) WHERE id IN (SELECT unnest(?))",
-                       [ctx.now, list(trashed_ids)])
-    left = sorted(known_trashed - trashed_ids)
+        wh.run(f"UPDATE {table} SET deleted_at = coalesce(deleted_at, ?) WHERE id IN (SELECT unnest(?))",
+               [ctx.now, sorted(trashed_ids)])
+    # what left the trash was restored or purged; unless part of the trash could not be listed
+    left = sorted(known_trashed - trashed_ids) if len(report.failures) == failures else []
     deleted = len(trashed_ids - known_trashed)
     if left:
-        found = {}
-        if listing.by_ids is not None:
-            found = {item.id: item for item in listing.by_ids(ctx.client, left)}
-        restored = [listing.to_row(item, ctx.windows, ctx.now, ctx.site_url) for item in found.values()]
+        found = {item.id: item for item in listing.by_ids(ctx.client, left)} if listing.by_ids else {}
+        restored = [listing.to_row(item, ctx.windows, ctx.now, ctx.site_url) for item in found.values()
+                    if item.status != "trashed"]
         if restored:
-            wh.run(f"UPDATE {table} SET deleted_at = NULL WHERE id IN (SELECT unnest(?))",
-                           [[r["id"] for r in restored]])
-            report.counts += wh.upsert(table, restored)
+            report.counts += wh.upsert(table, restored)  # their deleted_at is None again
         purged = [i for i in left if i not in found]
         deleted += _mark_purged(ctx, wh, table, purged)
     return deleted
+
+
+def _attachments_by_id(client: ConfluenceClient, ids: list[str]) -> Iterator[Attachment]:
+    """Attachments one by one (there is no bulk read); gone ones are skipped. Only for the few
+    that left the trash: a restore does not change the version, so no listing shows it."""
+    for attachment_id in ids:
+        try:
+            yield client.attachment(attachment_id)
+        except NotFound:
+            continue
 
 
 def _mark_purged(ctx: SyncContext, wh: Warehouse, table: str, ids: list[str]) -> int:
@@ -315,29 +440,53 @@ def _mark_purged(ctx: SyncContext, wh: Warehouse, table: str, ids: list[str]) ->
     return count
 
 
-def _download(ctx: SyncContext, wh: Warehouse, rows: list[dict[str, Any]], report: AssetReport) -> None:
-    """Save new and changed attachments' bytes as data/attachments/<id> (never by file name)."""
+def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
+    """Save the bytes of every attachment in scope whose current version is not saved yet, as
+    data/attachments/<id> (never by file name): new, changed, restored and failed before."""
     folder = ctx.data_dir / "attachments"
     folder.mkdir(parents=True, exist_ok=True)
-    stored = {r[0]: r[1] for r in wh.con.execute(
-        "SELECT id, downloaded_version FROM attachments WHERE id IN (SELECT unnest(?))",
-        [[row["id"] for row in rows]]).fetchall()}
-    for row in rows:
-        dest = folder / row["id"]
-        if not row.get("container_id") or (stored.get(row["id"]) == row["version"] and dest.exists()):
-            continue
+    for partial in folder.glob(".*.part"):  # the client's temporary files, left by a run killed mid-download
+        partial.unlink()
+    wanted = wh.run("""SELECT id, container_id, version, status FROM attachments
+                       WHERE status IN ('current', 'archived') AND in_scope AND container_id IS NOT NULL
+                         AND downloaded_version IS DISTINCT FROM version ORDER BY id""")
+    for attachment_id, container_id, version, status in wanted:
+        dest = folder / attachment_id
         try:
-            ctx.client.download_attachment(row["container_id"], row["id"], dest, version=row["version"])
+            ctx.client.download_attachment(container_id, attachment_id, dest, version=version, status=status)
         except ConfluenceError as exc:
-            report.failures.append(f"attachment {row['id']}: {exc}")
+            report.failures.append(f"attachment {attachment_id}: {exc}")
             continue
         wh.run("UPDATE attachments SET local_path = ?, downloaded_version = ? WHERE id = ?",
-                       [str(dest), row["version"], row["id"]])
+               [str(dest), version, attachment_id])
 
 
 # -- folders and labels (CQL) -------------------------------------------------------------------------
 
-FOLDER_EXPAND = ("version", "space", "ancestors", "history")
+FOLDER_EXPAND = tuple(f"content.{e}" for e in ("version", "space", "ancestors", "history", "extensions"))
+
+
+def _search(ctx: SyncContext, cql: str, expand: tuple[str, ...]) -> Iterator[ContentV1]:
+    """Content by CQL, archived content and archived spaces included: CQL leaves them out by
+    default, v2 listings do not."""
+    for hit in ctx.client.search(cql, expand=expand, limit=250, include_archived_spaces=True,
+                                 content_statuses=("current", "archived")):
+        if hit.content is not None:
+            yield hit.content
+
+
+def _cql_space_clauses(ctx: SyncContext, wh: Warehouse) -> list[str]:
+    """The space filter as CQL: nothing (the whole site), or `space in (...)` per 100 spaces in scope."""
+    batches = _space_batches(ctx, wh)
+    if batches == [None]:
+        return [""]
+    keys = dict(wh.run("SELECT id, key FROM spaces"))
+    return [" and space in ({})".format(",".join(f'"{keys[space_id]}"' for space_id in batch)) for batch in batches]
+
+
+def _folders_by_ids(ctx: SyncContext, ids: list[str]) -> Iterator[ContentV1]:
+    for start in range(0, len(ids), 250):
+        yield from _search(ctx, f"type = folder and id in ({','.join(ids[start:start + 250])})", FOLDER_EXPAND)
 
 
 def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
@@ -348,20 +497,21 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         report.since = since
         lake = LakeWriter(ctx.data_dir / "lake", "folders", run_id, set() if since > rng.start else set(rng.keys))
         cql = "type = folder"
-        if since > datetime(2000, 1, 1, tzinfo=timezone.utc):
+        if since > EPOCH:
             cql += f' and lastmodified >= "{cql_date(since - CQL_OVERLAP, timezone.utc)}"'
         try:
             with wh.transaction():
                 writer = _Writer(wh, lake, "folders", report)
-                for content in ctx.client.search_content(cql, expand=FOLDER_EXPAND, limit=250):
-                    row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
-                    if row["modified_at"] and since <= row["modified_at"] < until:
-                        writer.add(row)
+                for space_clause in _cql_space_clauses(ctx, wh):
+                    for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
+                        row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
+                        if row["modified_at"] and since <= row["modified_at"] < until:
+                            writer.add(row)
                 writer.flush()
-                refresh_tree(wh)
+                report.counts += _mend_tree(ctx, wh, "folders")
                 report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
                 if rng.includes_now(ctx.now):
-                    wh.set_state("watermark:folders", ctx.now.isoformat())
+                    _advance_watermark(ctx, wh, "folders", since)
         except BaseException:
             lake.abort()
             raise
@@ -384,8 +534,7 @@ def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(ids), 250):
             batch = ids[start:start + 250]
-            for content in ctx.client.search_content(f"id in ({','.join(batch)})", expand=("metadata.labels",),
-                                                     limit=250):
+            for content in _search(ctx, f"id in ({','.join(batch)})", ("content.metadata.labels",)):
                 rows.extend(R.label_rows(content, ctx.now, windows.get(content.id)))
         report.fetched = len(rows)
         with wh.transaction():
@@ -397,15 +546,17 @@ def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
             wh.upsert("labels", rows)
             report.counts = WriteCounts(inserted=len(new - old), unchanged=len(new & old))
             report.deleted = len(old - new)
+            _labels_follow_content(wh)
             if rng.includes_now(ctx.now):
-                wh.set_state("watermark:labels", ctx.now.isoformat())
+                _advance_watermark(ctx, wh, "labels", since)
     return report
 
 
 # -- reconciliation --------------------------------------------------------------------------------------
 
 def reconcile(ctx: SyncContext) -> AssetReport:
-    """List every id (no bodies) and mark stored items that no longer exist as purged."""
+    """List every id (no bodies) and mark stored items that no longer exist as purged; folders
+    CQL stopped showing are asked for by id (in the trash, or gone)."""
     report = AssetReport("reconcile")
     with _Measure(ctx, report), ctx.warehouse() as wh:
         listings: dict[str, Iterable[Any]] = {
@@ -413,17 +564,46 @@ def reconcile(ctx: SyncContext) -> AssetReport:
             "blogposts": ctx.client.blogposts(status=["current", "trashed"]),
             "attachments": ctx.client.attachments(status=["current", "archived", "trashed"]),
             "comments": _chain(ctx.client.footer_comments(), ctx.client.inline_comments()),
-            "folders": (c for c in ctx.client.search_content("type = folder", limit=250)),
+            "folders": _search(ctx, "type = folder", ()),
         }
         with wh.transaction():
             for table, items in listings.items():
                 seen = {item.id for item in items}
                 report.fetched += len(seen)
-                missing = sorted(wh.ids(table, "status NOT IN ('purged')") - seen)
-                if table == "comments":  # the global comment lists show current comments only
-                    missing = sorted(wh.ids(table, "status = 'current'") - seen)
+                # the site-wide comment lists show current comments only (deleting one is for good)
+                stored = "status = 'current'" if table == "comments" else "status <> 'purged'"
+                missing = sorted(wh.ids(table, stored) - seen)
+                if table == "folders":
+                    missing = _folders_gone(ctx, wh, missing, seen)
                 report.deleted += _mark_purged(ctx, wh, table, missing)
+            _mend_tree(ctx, wh, "folders")
+            _labels_follow_content(wh)
     return report
+
+
+def _folders_gone(ctx: SyncContext, wh: Warehouse, missing: list[str], seen: set[str]) -> list[str]:
+    """Of the folders CQL no longer shows, mark those in the trash (CQL never shows the trash, so
+    each is asked for by id) and return those that are gone; folders back from the trash are current."""
+    wh.run("UPDATE folders SET status = 'current', deleted_at = NULL WHERE status = 'trashed' AND id IN "
+           "(SELECT unnest(?::VARCHAR[]))", [sorted(seen)])
+    gone = []
+    for folder_id in missing:
+        try:
+            folder = ctx.client.folder(folder_id)
+        except NotFound:
+            gone.append(folder_id)
+            continue
+        if folder.status == "trashed":
+            wh.run("UPDATE folders SET status = 'trashed', deleted_at = coalesce(deleted_at, ?) WHERE id = ?",
+                   [ctx.now, folder_id])
+    return gone
+
+
+def _labels_follow_content(wh: Warehouse) -> None:
+    """A label row is deleted while its page or blog post is (trashed or purged), and back with it."""
+    wh.run("""UPDATE labels SET deleted_at = c.deleted_at
+              FROM (SELECT id, deleted_at FROM pages UNION ALL SELECT id, deleted_at FROM blogposts) c
+              WHERE c.id = labels.content_id AND labels.deleted_at IS DISTINCT FROM c.deleted_at""")
 
 
 def _chain(*iterables: Iterable[Any]) -> Iterator[Any]:

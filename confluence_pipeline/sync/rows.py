@@ -70,13 +70,15 @@ def comment_row(comment: FooterComment | InlineComment, kind: str, windows: Wind
 
 def attachment_row(att: Attachment, windows: Windows, synced_at: datetime, site_url: str) -> dict[str, Any]:
     container_id = att.page_id or att.blog_post_id or att.custom_content_id
-    return {**_versioned(att, windows, synced_at), "created_at": att.created_at,
-            "author_id": att.version.author_id if att.version and att.version.number == 1 else None,
-            "container_id": container_id,
-            "container_type": "page" if att.page_id else "blogpost" if att.blog_post_id else None,
-            "media_type": att.media_type, "file_size": att.file_size, "file_id": att.file_id,
-            "comment": att.comment, "download_link": att.download_link,
-            "web_url": f"{site_url}/wiki{att.webui_link}" if att.webui_link else None}
+    row = {**_versioned(att, windows, synced_at), "created_at": att.created_at, "container_id": container_id,
+           "container_type": "page" if att.page_id else "blogpost" if att.blog_post_id else None,
+           "media_type": att.media_type, "file_size": att.file_size, "file_id": att.file_id,
+           "comment": att.comment, "download_link": att.download_link,
+           "web_url": f"{site_url}/wiki{att.webui_link}" if att.webui_link else None}
+    # The uploader is the first version's author; later versions leave the stored one in place.
+    if att.version and att.version.number == 1:
+        row["author_id"] = att.version.author_id
+    return row
 
 
 def folder_row(content: ContentV1, windows: Windows, synced_at: datetime, site_url: str) -> dict[str, Any]:

@@ -75,11 +75,16 @@ def _in_out(column_expr: str, values_in: list[str], values_out: list[str], param
     return " AND ".join(parts) or "TRUE"
 
 
+def scope_spaces(wh: Warehouse, filters: SyncFilters) -> None:
+    """Mark every stored space in or out of the space-key filters (keys are case-sensitive)."""
+    params: list = []
+    space_ok = _in_out("s.key", filters.space_keys_in, filters.space_keys_not_in, params)
+    wh.run(f"UPDATE spaces s SET in_scope = ({space_ok})", params)
+
+
 def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, int]:
     """Mark every stored row in or out of the sync filters' scope; returns rows now out of scope."""
-    space_params: list = []
-    space_ok = _in_out("s.key", filters.space_keys_in, filters.space_keys_not_in, space_params)
-    wh.run(f"UPDATE spaces s SET in_scope = ({space_ok})", space_params)
+    scope_spaces(wh, filters)
 
     def content(table: str, id_in: list[str], id_out: list[str], tree: bool) -> None:
         params: list = []

@@ -1,0 +1,228 @@
+"""Shared fixtures for the end-to-end sync tests: an emulator per module, a data directory per
+test, settings in a YAML file, and real materializations through Dagster into that directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from confluence_pipeline.confluence.client import ConfluenceClient
+from confluence_pipeline.defs.assets import build_content_assets
+from confluence_pipeline.defs.checks import build_checks
+from confluence_pipeline.defs.partitions import content_partitions
+from confluence_pipeline.defs.pipeline import PipelineResource
+from confluence_pipeline.defs.resources import ConfluenceResource
+from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
+from confluence_pipeline.emulator.files import attachment_bytes
+from confluence_pipeline.settings import Settings, load_settings
+from confluence_pipeline.storage.warehouse import Warehouse
+from confluence_pipeline.sync.content import AssetReport, SyncContext, reconcile
+
+# The generated history ends at today's midnight (UTC); windows start two days before, so a run
+# covers three daily partitions: the first holds everything older, the last is today's.
+ANCHOR = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+START_DATE = (ANCHOR - timedelta(days=2)).date()
+WINDOWED = ("pages", "blogposts", "folders", "comments", "attachments", "labels")
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # Dagster's events, not on stderr
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def start_emulator(seed: int, scale: int) -> Emulator:
+    emulator = Emulator(seed=seed, scale=scale, anchor=ANCHOR)
+    emulator.start()
+    return emulator
+
+
+@pytest.fixture(scope="module")
+def emu():
+    """A fresh emulated site per test module (modules mutate it)."""
+    emulator = start_emulator(seed=7, scale=120)
+    yield emulator
+    emulator.stop()
+
+
+@dataclass
+class Pipeline:
+    """Materializes the content graph against one emulator into one data directory."""
+
+    emu: Emulator
+    data_dir: Path
+    settings_file: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def configure(self, *, filters: dict[str, Any] | None = None, start_date: date = START_DATE,
+                  timezone_name: str = "UTC") -> Settings:
+        """Write the settings file that every later run loads (filters replace the previous ones)."""
+        options = {"sync": {"start_date": start_date.isoformat(), "timezone": timezone_name}, "filters": filters or {}}
+        self.settings_file.write_text(yaml.safe_dump(options))
+        return self.settings
+
+    def activate(self) -> None:
+        """Point the environment at this pipeline (for `confluence-pipeline` in a subprocess)."""
+        self.monkeypatch.setenv("CONFLUENCE_SETTINGS", str(self.settings_file))
+        self.monkeypatch.setenv("CONFLUENCE_DATA_DIR", str(self.data_dir))
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.settings_file).model_copy(update={"data_dir": self.data_dir})
+
+    def resources(self) -> dict[str, Any]:
+        return {"confluence": ConfluenceResource(mode="api_token", site_url=self.emu.base_url, email=DEFAULT_EMAIL,
+                                                 api_token=DEFAULT_API_TOKEN),
+                "pipeline": PipelineResource(settings_file=str(self.settings_file), data_dir=str(self.data_dir))}
+
+    def definitions(self) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+        assets = build_content_assets(content_partitions(self.settings))
+        return assets, build_checks({a.key.to_user_string(): a for a in assets})
+
+    def materialize(self, selection: list[str] | tuple[str, ...], first: str | None = None,
+                    last: str | None = None, *, raise_on_error: bool = True,
+                    checks: bool = False) -> dg.ExecuteInProcessResult:
+        """One run over `selection` (windows first..last for partitioned assets)."""
+        self.activate()
+        assets, asset_checks = self.definitions()
+        tags = {}
+        if any(name in WINDOWED for name in selection):
+            tags = {ASSET_PARTITION_RANGE_START_TAG: first or self.settings.sync.start_date.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: last or self.today()}
+        return dg.materialize([*assets, *(asset_checks if checks else [])], instance=dg.DagsterInstance.ephemeral(),
+                              resources=self.resources(), selection=list(selection), tags=tags,
+                              raise_on_error=raise_on_error, run_config=QUIET)
+
+    def sync(self, first: str | None = None, last: str | None = None, *,
+             checks: bool = False) -> list[dg.ExecuteInProcessResult]:
+        """spaces, then every windowed asset over first..last (the CLI's `sync`)."""
+        return [self.materialize(["spaces"], checks=checks), self.materialize(WINDOWED, first, last, checks=checks)]
+
+    def today(self) -> str:
+        """The latest window: today in the configured time zone."""
+        return datetime.now(ZoneInfo(self.settings.sync.timezone)).date().isoformat()
+
+    def reconcile(self) -> AssetReport:
+        """The reconciliation pass, called directly (the content_reconciliation asset runs the same)."""
+        with ConfluenceClient.with_api_token(self.emu.base_url, DEFAULT_EMAIL, DEFAULT_API_TOKEN) as client:
+            return reconcile(SyncContext(client=client, settings=self.settings, site_url=self.emu.base_url))
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings.duckdb_path, read_only=True)
+
+    def state(self, key: str) -> Any:
+        with self.warehouse() as wh:
+            return wh.get_state(key)
+
+
+def make_pipeline(emu: Emulator, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """A pipeline writing under `folder`; the environment points the settings there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = Pipeline(emu, folder / "data", folder / "confluence.yaml", monkeypatch)
+    p.activate()
+    p.configure()
+    return p
+
+
+@pytest.fixture
+def pipeline(emu, tmp_path, monkeypatch) -> Pipeline:
+    return make_pipeline(emu, tmp_path, monkeypatch)
+
+
+# -- ground truth: what an administrator sees of the emulated site -----------------------------
+
+def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset()) -> dict[str, dict[str, tuple]]:
+    """Per table, id -> the fields the sync must reproduce, derived from the emulator's state.
+    `known_trashed_folders`: folders trashed after a sync had seen them (found again by id)."""
+    with ws.lock:
+        items = list(ws.content.values())
+        spaces = {s.id: (s.key, s.name, s.type, s.status) for s in ws.spaces.values()}
+
+        def of(type_: str) -> list:
+            return [c for c in items if c.type == type_ and c.status != "draft"]
+
+        pages = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("page")}
+        blogposts = {c.id: (c.space_id, c.status, c.title, c.version.number) for c in of("blogpost")}
+        # Folders have no listing: CQL finds them, and it never shows the trash.
+        folders = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("folder")
+                   if c.status != "trashed" or c.id in known_trashed_folders}
+        # Comments are deleted for good in Confluence (DELETE /footer-comments/{id} is permanent) and the
+        # site-wide comment lists show current ones; footer comments read resolutionStatus "open".
+        comments = {c.id: (c.status, c.version.number, c.container_id, c.parent_comment_id, c.comment_kind,
+                           c.resolution_status or "open") for c in of("comment") if c.status == "current"}
+        attachments = {c.id: (c.status, c.title, c.version.number, c.container_id) for c in of("attachment")}
+        labels = {(c.id, label_id): (ws.labels[label_id].name,) for c in items
+                  if c.type in ("page", "blogpost") and c.status in ("current", "archived")
+                  for label_id in c.label_ids}
+        ancestors = {c.id: [a.id for a in ws.ancestors(c)] for c in items if c.type in ("page", "folder")}
+    return {"spaces": spaces, "pages": pages, "blogposts": blogposts, "folders": folders, "comments": comments,
+            "attachments": attachments, "labels": labels, "ancestors": ancestors}
+
+
+# What the warehouse holds, in the shape of expected_rows: the key columns first, rows not purged.
+_STORED = {
+    "spaces": "SELECT id, key, name, type, status FROM spaces WHERE deleted_at IS NULL",
+    "pages": "SELECT id, space_id, status, title, version, parent_id FROM pages WHERE status <> 'purged'",
+    "blogposts": "SELECT id, space_id, status, title, version FROM blogposts WHERE status <> 'purged'",
+    "folders": "SELECT id, space_id, status, title, version, parent_id FROM folders WHERE status <> 'purged'",
+    "comments": "SELECT id, status, version, container_id, parent_comment_id, kind, resolution_status "
+                "FROM comments WHERE status <> 'purged'",
+    "attachments": "SELECT id, status, title, version, container_id FROM attachments WHERE status <> 'purged'",
+    "labels": "SELECT content_id, label_id, name FROM labels WHERE deleted_at IS NULL",
+    "ancestors": "SELECT id, ancestor_ids FROM pages WHERE status <> 'purged' "
+                 "UNION ALL SELECT id, ancestor_ids FROM folders WHERE status <> 'purged'",
+}
+
+
+def stored_rows(wh: Warehouse) -> dict[str, dict[Any, Any]]:
+    out: dict[str, dict[Any, Any]] = {}
+    for table, sql in _STORED.items():
+        rows = wh.run(sql)
+        if table == "labels":
+            out[table] = {(r[0], r[1]): r[2:] for r in rows}
+        elif table == "ancestors":
+            out[table] = {r[0]: list(r[1]) for r in rows}
+        else:
+            out[table] = {r[0]: r[1:] for r in rows}
+    return out
+
+
+def differences(expected: dict[str, dict], stored: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """Per table: ids missing, ids extra, and ids whose fields differ (expected, stored); empty when equal."""
+    out: dict[str, dict[str, Any]] = {}
+    for table, want in expected.items():
+        have = stored[table]
+        problems = {"missing": sorted(set(want) - set(have))[:10], "extra": sorted(set(have) - set(want))[:10],
+                    "differ": {k: (want[k], have[k]) for k in sorted(set(want) & set(have)) if want[k] != have[k]}}
+        problems["differ"] = dict(list(problems["differ"].items())[:10])
+        if any(problems.values()):
+            out[table] = problems
+    return out
+
+
+def assert_equals_site(pipeline: Pipeline, known_trashed_folders: frozenset[str] = frozenset()) -> None:
+    with pipeline.warehouse() as wh:
+        assert differences(expected_rows(pipeline.emu.ws, known_trashed_folders), stored_rows(wh)) == {}
+
+
+def assert_attachment_files(pipeline: Pipeline) -> None:
+    """Bytes of current attachments under data/attachments/<id>, equal to the site's; none of purged ones."""
+    ws = pipeline.emu.ws
+    folder = pipeline.data_dir / "attachments"
+    with pipeline.warehouse() as wh:
+        rows = wh.run("SELECT id, status, local_path FROM attachments")
+    for attachment_id, status, local_path in rows:
+        path = folder / attachment_id
+        if status == "purged":
+            assert not path.exists(), attachment_id
+        elif status != "trashed":
+            assert local_path == str(path)
+            assert path.read_bytes() == attachment_bytes(ws.content[attachment_id], ws.seed), attachment_id
+    assert {p.name for p in folder.iterdir()} <= {r[0] for r in rows}  # by id, never by file name
