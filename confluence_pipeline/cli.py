@@ -7,6 +7,7 @@ import sys
 import webbrowser
 from datetime import date, datetime, timezone
 
+from .access_cli import add_access_parser
 from .emulator import app as emulator_app
 
 
@@ -163,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--max-rows", type=int, default=40)
     query.set_defaults(func=_query)
+
+    add_access_parser(sub)
 
     bench_parser = sub.add_parser("bench", help="benchmarks (figures for the README)")
     bench_sub = bench_parser.add_subparsers(dest="bench_command", required=True)

@@ -73,3 +73,103 @@ SYNC_STATE = Table("sync_state", (
 TABLES: dict[str, Table] = {t.name: t for t in (SPACES, PAGES, BLOGPOSTS, FOLDERS, COMMENTS, ATTACHMENTS, LABELS,
                                                   SYNC_STATE)}
 CONTENT_TABLES = ("pages", "blogposts", "folders", "comments", "attachments")
+
+
+# -- directory, permissions, audit and the access model (confluence_pipeline.sync.directory,
+# -- confluence_pipeline.access) ----------------------------------------------------------------
+
+USERS = Table("users", (
+    ("account_id", "VARCHAR"), ("display_name", "VARCHAR"), ("public_name", "VARCHAR"),
+    ("email", "VARCHAR"),  # NULL when the user hides it
+    ("account_type", "VARCHAR"),  # atlassian (licensed) | app | customer | unknown
+    ("account_status", "VARCHAR"), ("active", "BOOLEAN"), ("is_external_collaborator", "BOOLEAN"),
+    ("personal_space_id", "VARCHAR"),
+    ("is_sync_account", "BOOLEAN"),  # the account the pipeline syncs as
+    ("synced_at", "TIMESTAMPTZ"), ("deleted_at", "TIMESTAMPTZ"),
+), key=("account_id",), versioned=False)
+
+GROUPS = Table("groups", (
+    ("id", "VARCHAR"), ("name", "VARCHAR"), ("type", "VARCHAR"), ("usage_type", "VARCHAR"),
+    ("managed_by", "VARCHAR"), ("member_count", "INTEGER"),
+    ("members_loaded", "BOOLEAN"),  # FALSE: the last member listing failed; the group grants nobody
+    ("synced_at", "TIMESTAMPTZ"), ("deleted_at", "TIMESTAMPTZ"),
+), versioned=False)
+
+GROUP_MEMBERS = Table("group_members", (
+    ("group_id", "VARCHAR"), ("account_id", "VARCHAR"), ("synced_at", "TIMESTAMPTZ"),
+), key=("group_id", "account_id"), versioned=False)
+
+SPACE_PERMISSIONS = Table("space_permissions", (
+    ("space_id", "VARCHAR"), ("id", "VARCHAR"),
+    ("principal_type", "VARCHAR"),  # user | group | role | access-class
+    ("principal_id", "VARCHAR"),  # account id, group id, role id or access class (ALL_LICENSED_USERS, ...)
+    ("operation", "VARCHAR"), ("target_type", "VARCHAR"), ("synced_at", "TIMESTAMPTZ"),
+), key=("space_id", "id"), versioned=False)
+
+CONTENT_RESTRICTIONS = Table("content_restrictions", (
+    ("content_id", "VARCHAR"), ("operation", "VARCHAR"),  # read | update
+    ("principal_type", "VARCHAR"), ("principal_id", "VARCHAR"),  # user | group
+    ("content_type", "VARCHAR"), ("principal_name", "VARCHAR"), ("synced_at", "TIMESTAMPTZ"),
+), key=("content_id", "operation", "principal_type", "principal_id"), versioned=False)
+
+# What the directory sync could read: a space's permissions, an item's restrictions (a group's
+# members: groups.members_loaded). The access model denies whatever depends on a missing read.
+DIRECTORY_READS = Table("directory_reads", (
+    ("kind", "VARCHAR"),  # space_permissions | restrictions
+    ("id", "VARCHAR"), ("ok", "BOOLEAN"), ("detail", "VARCHAR"), ("read_at", "TIMESTAMPTZ"),
+), key=("kind", "id"), versioned=False)
+
+AUDIT_LOG = Table("audit_log", (
+    ("id", "VARCHAR"),  # records have none: a hash of the record's content (and its rank among equals)
+    ("created_at", "TIMESTAMPTZ"), ("author_id", "VARCHAR"), ("author_name", "VARCHAR"),
+    ("summary", "VARCHAR"), ("description", "VARCHAR"), ("category", "VARCHAR"), ("remote_address", "VARCHAR"),
+    ("affected_name", "VARCHAR"), ("affected_type", "VARCHAR"),
+    ("associated_objects", "VARCHAR"), ("changed_values", "VARCHAR"),  # JSON arrays
+    ("sys_admin", "BOOLEAN"), ("super_admin", "BOOLEAN"),
+    ("window_key", "VARCHAR"), ("synced_at", "TIMESTAMPTZ"),
+), versioned=False)
+
+# One row per clause of an item: a viewer must match some principal of every clause.
+CONTENT_ACCESS = Table("content_access", (
+    ("content_id", "VARCHAR"), ("clause", "INTEGER"),  # 0: the space's read permission; 1..: restrictions
+    ("content_type", "VARCHAR"), ("space_id", "VARCHAR"),
+    ("kind", "VARCHAR"),  # space | restriction | denied (something needed to decide is missing)
+    ("source_type", "VARCHAR"), ("source_id", "VARCHAR"),  # space, or the restricted page/folder/blog post
+    ("users", "VARCHAR[]"), ("groups", "VARCHAR[]"),
+    ("licensed", "BOOLEAN"),  # every licensed (atlassian) user
+    ("anonymous", "BOOLEAN"),  # anyone, signed in or not
+    ("unresolved", "VARCHAR[]"),  # principals that grant nobody here: roles, unknown classes, unloaded groups
+    ("reason", "VARCHAR"), ("built_at", "TIMESTAMPTZ"),
+), key=("content_id", "clause"), versioned=False)
+
+TABLES.update({t.name: t for t in (USERS, GROUPS, GROUP_MEMBERS, SPACE_PERMISSIONS, CONTENT_RESTRICTIONS,
+                                   DIRECTORY_READS, AUDIT_LOG, CONTENT_ACCESS)})
+
+
+# -- text and search (confluence_pipeline.search.documents; the index's own tables, which need no
+# -- primary key, are created by confluence_pipeline.search.index) ------------------------------
+
+# One row per chunk of every indexed item: its text split at headings, with what a hit shows.
+DOCUMENTS = Table("documents", (
+    ("chunk_id", "VARCHAR"),  # <content id>:<chunk index>
+    ("content_id", "VARCHAR"), ("chunk_index", "INTEGER"),
+    ("content_type", "VARCHAR"),  # page | blogpost | comment | attachment
+    ("space_id", "VARCHAR"), ("space_key", "VARCHAR"), ("title", "VARCHAR"),
+    ("breadcrumbs", "VARCHAR[]"),  # space name, ancestors, and a comment's or attachment's page
+    ("headings", "VARCHAR[]"),  # the headings the chunk sits under, outermost first
+    ("url", "VARCHAR"), ("modified_at", "TIMESTAMPTZ"), ("version", "INTEGER"), ("window_key", "VARCHAR"),
+    ("markdown", "VARCHAR"), ("text", "VARCHAR"),
+    ("text_hash", "VARCHAR"),  # of everything the search index takes from the chunk
+    ("indexed_at", "TIMESTAMPTZ"),
+), key=("chunk_id",), versioned=False)
+
+# One row per indexed item: what it was built from (fingerprint) and how its text came out.
+DOCUMENT_ITEMS = Table("document_items", (
+    ("content_id", "VARCHAR"), ("content_type", "VARCHAR"), ("fingerprint", "VARCHAR"), ("version", "INTEGER"),
+    ("window_key", "VARCHAR"), ("chunks", "INTEGER"), ("chars", "BIGINT"),
+    ("text_status", "VARCHAR"),  # ok | empty | skipped (an attachment whose text could not be read)
+    ("reason", "VARCHAR"),  # why skipped, or what was cut or repaired
+    ("indexed_at", "TIMESTAMPTZ"),
+), key=("content_id",), versioned=False)
+
+TABLES.update({t.name: t for t in (DOCUMENTS, DOCUMENT_ITEMS)})

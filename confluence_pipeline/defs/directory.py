@@ -1,0 +1,167 @@
+"""Directory assets: groups → members, space permissions, content restrictions → users → the
+derived `content_access`; and the audit log, by event day.
+
+Each asset is a few lines over `confluence_pipeline.sync.directory` and
+`confluence_pipeline.access`; the names are the DuckDB tables.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from ..access import build_content_access
+from ..storage.warehouse import Warehouse
+from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
+                              sync_users)
+from .assets import POOL, _context, _range, _result
+from .pipeline import PipelineResource
+from .resources import ConfluenceResource
+
+CONTENT_KEYS = [dg.AssetKey(name) for name in ("spaces", "pages", "blogposts", "folders", "comments", "attachments")]
+RESTRICTABLE_KEYS = [dg.AssetKey(name) for name in ("pages", "blogposts", "folders")]
+
+
+class RestrictionsConfig(dg.Config):
+    full_pass: bool = False  # read every item's restrictions, not only those synced since their last read
+
+
+def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> dg.DailyPartitionsDefinition:
+    """Days of event time, from the same start date and in the same time zone as the content."""
+    return dg.DailyPartitionsDefinition(start_date=content_partitions.start.strftime("%Y-%m-%d"),
+                                        timezone=content_partitions.timezone, end_offset=content_partitions.end_offset)
+
+
+def sync_account_email(confluence: ConfluenceResource) -> str | None:
+    """The email of the account the pipeline reads as, where the configuration tells it."""
+    if confluence.mode == "api_token":
+        return confluence.email or None
+    if confluence.mode == "demo":
+        from ..emulator.app import DEFAULT_EMAIL
+
+        return DEFAULT_EMAIL
+    return None  # OAuth: the token store does not say which account granted it
+
+
+def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    common = dict(group_name="directory", pool=POOL, kinds={"duckdb"})
+
+    @dg.asset(**common)
+    def groups(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+               pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Every group of the site; groups that are gone are marked deleted."""
+        return _result(sync_groups(_context(confluence, pipeline, context.log.info)))
+
+    @dg.asset(deps=[groups], **common)
+    def group_members(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+                      pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Who is in each group. A group whose members cannot be read grants nobody until they can."""
+        return _result(sync_group_members(_context(confluence, pipeline, context.log.info)))
+
+    @dg.asset(deps=[dg.AssetKey("spaces")], **common)
+    def space_permissions(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+                          pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
+        return _result(sync_space_permissions(_context(confluence, pipeline, context.log.info)))
+
+    @dg.asset(deps=RESTRICTABLE_KEYS, **common)
+    def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig,
+                             confluence: ConfluenceResource, pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Read and update restrictions of the pages, blog posts and folders synced since their last read,
+        100 items per call; restriction-only changes come from the audit log and a daily full pass
+        (or `full_pass: true` in the run config)."""
+        ctx = _context(confluence, pipeline, context.log.info)
+        return _result(sync_restrictions(ctx, full_pass=config.full_pass))
+
+    @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **common)
+    def users(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+              pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Every user the site lists and every account named in content, groups and permissions:
+        display name, email when visible, account type (atlassian = licensed), status."""
+        ctx = _context(confluence, pipeline, context.log.info)
+        return _result(sync_users(ctx, sync_account_email(confluence)))
+
+    @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
+              **{**common, "kinds": {"duckdb", "parquet"}})
+    def audit_log(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+                  pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence
+        Administrator permission: without it the asset reports the 403 and writes nothing."""
+        ctx = _context(confluence, pipeline, context.log.info)
+        return _result(sync_audit(ctx, _range(context, ctx.settings)))
+
+    @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS],
+              **common)
+    def content_access(pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Who may view each page, blog post, folder, comment and attachment, as clauses: the space's read
+        permission and every read restriction on the item or above it; a viewer must pass them all.
+        Query it with visible_items(account_id), content_viewers(content_id), access_explain(...)."""
+        settings = pipeline.load()
+        with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+            summary = build_content_access(wh, datetime.now(timezone.utc))
+        metadata = summary.metadata()
+        if summary.problems:
+            metadata["denied_for_missing_data"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in summary.problems))
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [groups, group_members, space_permissions, content_restrictions, users, audit_log, content_access]
+
+
+# -- checks ---------------------------------------------------------------------------------------
+
+def _scalar(wh: Warehouse, sql: str) -> int:
+    return int(wh.run(sql)[0][0])
+
+
+def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """Checks over the directory tables; `assets` maps asset names to definitions (as build_checks)."""
+    checks: list[dg.AssetChecksDefinition] = []
+
+    def check(asset: str, name: str, description: str):
+        def register(fn):
+            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            return fn
+        return register
+
+    for asset in ("group_members", "space_permissions", "content_restrictions", "users"):
+        _complete_check(check, asset)
+
+    @check("audit_log", "readable", "The account may read the audit log (Confluence Administrator, paid plan).")
+    def audit_readable(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            access = wh.get_state("audit:access") or {"ok": False, "detail": "the audit log was never read"}
+        return dg.AssetCheckResult(passed=bool(access["ok"]), severity=dg.AssetCheckSeverity.WARN,
+                                   description=access["detail"] or "readable")
+
+    @check("content_access", "covers_every_item", "Every stored content item has its access clauses.")
+    def covers_every_item(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            uncovered = _scalar(wh, "SELECT " + " + ".join(
+                f"(SELECT count(*) FROM {t} WHERE id NOT IN (SELECT content_id FROM content_access))"
+                for t in ("pages", "blogposts", "folders", "comments", "attachments")))
+        return dg.AssetCheckResult(passed=uncovered == 0, description=f"{uncovered} items without clauses "
+                                   "(content synced after content_access was built)", metadata={"uncovered": uncovered})
+
+    @check("content_access", "decidable", "No item is denied because something needed to decide is missing.")
+    def decidable(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            denied = _scalar(wh, "SELECT count(DISTINCT content_id) FROM content_access WHERE kind = 'missing' AND "
+                                 "content_id NOT IN (SELECT content_id FROM content_access WHERE kind = 'deleted')")
+            sample = [r[0] for r in wh.run("SELECT DISTINCT reason FROM content_access WHERE kind = 'missing' "
+                                           "ORDER BY 1 LIMIT 5")]
+        return dg.AssetCheckResult(passed=denied == 0, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"{denied} items denied for missing data: " + "; ".join(sample),
+                                   metadata={"denied": denied})
+
+    return checks
+
+
+def _complete_check(check, asset: str) -> None:
+    def complete(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with Warehouse(pipeline.load().duckdb_path) as wh:
+            failures = wh.get_state(f"failures:{asset}", []) or []
+        return dg.AssetCheckResult(passed=not failures, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"{len(failures)} failures in the last sync: " + "; ".join(failures[:5]),
+                                   metadata={"failures": len(failures)})
+
+    check(asset, "last_sync_complete", f"The last {asset} sync read everything it should have; what it could "
+                                       "not read is denied by the access model.")(complete)
