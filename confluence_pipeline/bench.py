@@ -167,6 +167,11 @@ def bench_sync(scale: int, seed: int, latency_ms: int, changes: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bench_command == "search":
+        from .search.bench import bench_search, format_report
+
+        print(format_report(bench_search(args.scale, args.seed, args.users)))
+        return 0
     if args.bench_command == "sync":
         bench_sync(args.scale, args.seed, args.latency_ms, args.changes)
         return 0

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 
 from .access_cli import add_access_parser
 from .emulator import app as emulator_app
+from .search_cli import add_search_parser
 
 
 def _emulator_serve(args: argparse.Namespace) -> int:
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=_query)
 
     add_access_parser(sub)
+    add_search_parser(sub)
 
     bench_parser = sub.add_parser("bench", help="benchmarks (figures for the README)")
     bench_sub = bench_parser.add_subparsers(dest="bench_command", required=True)
@@ -180,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sync.add_argument("--latency-ms", type=int, default=0, help="added to every emulator call")
     bench_sync.add_argument("--changes", type=int, default=25, help="pages edited before the second incremental")
     bench_sync.set_defaults(func=_bench)
+    bench_search = bench_sub.add_parser("search", help="relevance of planted facts, search latency")
+    bench_search.add_argument("--scale", type=int, default=10_000)
+    bench_search.add_argument("--seed", type=int, default=42)
+    bench_search.add_argument("--users", type=int, default=4, help="users whose searches are timed")
+    bench_search.set_defaults(func=_bench)
     return parser
 
 

@@ -1,0 +1,56 @@
+"""Search assets: content → `documents` (text in chunks that follow headings) → `search_index`.
+
+Both share the content assets' modification-window partitions, so a sync or backfill of any
+range builds them in the same run, after the content of that range. Each run brings the whole
+table in line with what is stored (search/documents.py explains why a window alone cannot):
+what changed is rebuilt, what is deleted or filtered out is removed, the rest is left alone.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from ..search.documents import build_documents
+from ..search.index import update_index
+from ..storage.warehouse import Warehouse
+from .assets import POOL
+from .pipeline import PipelineResource
+
+SOURCE_KEYS = [dg.AssetKey(name) for name in ("pages", "blogposts", "comments", "attachments", "users")]
+
+
+def _windows(context: dg.AssetExecutionContext) -> str:
+    keys = context.partition_key_range
+    return keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+
+
+def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    common = dict(group_name="search", pool=POOL, kinds={"duckdb"}, partitions_def=partitions,
+                  backfill_policy=dg.BackfillPolicy.single_run())
+
+    @dg.asset(deps=SOURCE_KEYS, **common)
+    def documents(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+        """The text of every page, blog post, comment and attachment the indexing filters let through,
+        as Markdown and plain text in chunks that follow headings; each chunk carries its item's id,
+        type, space, title, breadcrumbs, URL and modified time. Attachments whose text cannot be read
+        (encrypted, corrupt, unsupported, over a cap) are listed in document_items with the reason."""
+        settings = pipeline.load()
+        with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+            report = build_documents(wh, settings.indexing, datetime.now(timezone.utc), progress=context.log.info)
+        metadata: dict = {**report.metadata(), "windows": _windows(context)}
+        if report.skipped:
+            metadata["attachments_without_text_by_reason"] = dg.MetadataValue.md(
+                "\n".join(f"- {count} × {reason}" for reason, count in report.skipped.most_common(20)))
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(deps=[documents], **common)
+    def search_index(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+        """BM25 full-text index over the document chunks (terms and postings in DuckDB), updated in
+        place: an edited item's chunks are replaced, deleted or filtered-out items' chunks removed.
+        Query it with `confluence-pipeline search "text" --as USER`."""
+        settings = pipeline.load()
+        with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+            report = update_index(wh)
+        return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context)})
+
+    return [documents, search_index]

@@ -1,0 +1,191 @@
+"""The `documents` table: the text of every item the indexing filters let through, in chunks
+that follow headings, kept in step with the synced content.
+
+Which items: current pages and blog posts, and the current comments and attachments of current
+pages and blog posts, each kind switched by its indexing filter (`IndexingFilters`), within the
+sync filters' scope (`in_scope`). Trashed, purged, archived and out-of-scope items are not indexed.
+
+How it stays in step: every item to index has a fingerprint of what its chunks are made from
+(version, title, breadcrumbs, URL, space, the downloaded file's version, the display names of
+the people its body mentions, the converter's version). A run rebuilds the items whose fingerprint changed and deletes the chunks of items that
+are no longer to be indexed (deleted, trashed, filtered out), wherever their window: a restore,
+a rename of an ancestor (new breadcrumbs) or a filter switched back on changes no window of its
+own. The cost is one SQL comparison plus the conversion of what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from ..settings import IndexingFilters
+from ..storage.warehouse import Warehouse
+from ..text.attachments import Extracted, Extractor, Limits
+from ..text.chunks import chunk_blocks
+from ..text.storage import Names, convert
+
+CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
+BATCH_ITEMS = 200
+CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
+
+# Every item the filters let through, with what its chunks show and its fingerprint.
+_SOURCES = """
+CREATE OR REPLACE TEMP TABLE document_sources AS
+WITH containers AS (
+    SELECT 'page' AS type, id, space_id, title, status, deleted_at, coalesce(ancestor_titles, []) AS path FROM pages
+    UNION ALL SELECT 'blogpost', id, space_id, title, status, deleted_at, [] FROM blogposts),
+items AS (
+    SELECT id AS content_id, 'page' AS content_type, space_id, title, coalesce(ancestor_titles, []) AS path,
+           web_url, modified_at, version, window_key, NULL::VARCHAR AS media_type, NULL::VARCHAR AS local_path,
+           NULL::INTEGER AS file_version
+    FROM pages WHERE $pages AND status = 'current' AND deleted_at IS NULL AND in_scope IS NOT FALSE
+    UNION ALL
+    SELECT id, 'blogpost', space_id, title, [], web_url, modified_at, version, window_key, NULL, NULL, NULL
+    FROM blogposts WHERE $blogposts AND status = 'current' AND deleted_at IS NULL AND in_scope IS NOT FALSE
+    UNION ALL
+    SELECT c.id, 'comment', k.space_id, coalesce(c.title, 'Comment on ' || k.title), k.path || [k.title],
+           c.web_url, c.modified_at, c.version, c.window_key, NULL, NULL, NULL
+    FROM comments c JOIN containers k ON k.id = c.container_id AND k.type = c.container_type
+    WHERE (($page_comments AND c.container_type = 'page') OR ($blogpost_comments AND c.container_type = 'blogpost'))
+      AND c.status = 'current' AND c.deleted_at IS NULL AND c.in_scope IS NOT FALSE
+      AND k.status = 'current' AND k.deleted_at IS NULL
+    UNION ALL
+    SELECT a.id, 'attachment', k.space_id, a.title, k.path || [k.title], a.web_url, a.modified_at, a.version,
+           a.window_key, a.media_type, a.local_path, a.downloaded_version
+    FROM attachments a JOIN containers k ON k.id = a.container_id AND k.type = a.container_type
+    WHERE (($page_attachments AND a.container_type = 'page')
+           OR ($blogpost_attachments AND a.container_type = 'blogpost'))
+      AND a.status = 'current' AND a.deleted_at IS NULL AND a.in_scope IS NOT FALSE
+      AND k.status = 'current' AND k.deleted_at IS NULL),
+mentions AS (  -- who each body mentions (ri:userkey holds an account id too), and their names now
+    SELECT m.id, md5(string_agg(m.account_id || '=' || coalesce(u.display_name, ''), ',' ORDER BY m.account_id))
+               AS names
+    FROM (SELECT id, unnest(regexp_extract_all(body_storage, 'ri:(?:account-id|userkey)="([^"]*)"', 1)) AS account_id
+          FROM (SELECT id, body_storage FROM pages UNION ALL SELECT id, body_storage FROM blogposts
+                UNION ALL SELECT id, body_storage FROM comments)
+          WHERE body_storage LIKE '%<ri:user%') m
+    LEFT JOIN users u ON u.account_id = m.account_id
+    GROUP BY m.id)
+SELECT i.*, s.key AS space_key, [coalesce(s.name, s.key, '')] || i.path AS breadcrumbs,
+       md5(concat_ws('|', '$converter', i.content_type, i.version, i.title, i.path::VARCHAR, i.web_url, s.key, s.name,
+                     i.media_type, i.local_path, i.file_version, m.names)) AS fingerprint
+FROM items i LEFT JOIN spaces s ON s.id = i.space_id LEFT JOIN mentions m ON m.id = i.content_id
+"""
+
+_BODIES = """
+SELECT id, body_storage FROM pages WHERE id IN (SELECT unnest(?))
+UNION ALL SELECT id, body_storage FROM blogposts WHERE id IN (SELECT unnest(?))
+UNION ALL SELECT id, body_storage FROM comments WHERE id IN (SELECT unnest(?))"""
+
+
+@dataclass
+class DocumentsReport:
+    items: int = 0  # indexed after the run
+    chunks: int = 0
+    rebuilt: int = 0
+    removed: int = 0
+    chunks_written: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # attachments whose text could not be read, by reason
+    duration_s: float = 0.0
+
+    def metadata(self) -> dict[str, Any]:
+        return {"items_indexed": self.items, "chunks": self.chunks, "items_rebuilt": self.rebuilt,
+                "items_removed": self.removed, "chunks_written": self.chunks_written,
+                "attachments_without_text": sum(self.skipped.values()), "duration_s": round(self.duration_s, 3)}
+
+
+def _sources_sql(filters: IndexingFilters) -> str:
+    sql = _SOURCES.replace("$converter", CONVERTER_VERSION)
+    for name in ("page_attachments", "page_comments", "blogpost_attachments", "blogpost_comments", "pages",
+                 "blogposts"):
+        sql = sql.replace(f"${name}", "TRUE" if getattr(filters, name) else "FALSE")
+    return sql
+
+
+def _names(wh: Warehouse) -> Names:
+    """Display names for mentions (the directory's `users`) and titles for links that name content by id."""
+    users = dict(wh.run("SELECT account_id, display_name FROM users WHERE display_name IS NOT NULL"))
+    content = dict(wh.run("SELECT id, title FROM pages UNION ALL SELECT id, title FROM blogposts "
+                          "UNION ALL SELECT id, title FROM folders"))
+    return Names(users=users, content=content)
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()
+
+
+def build_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *, limits: Limits = Limits(),
+                    progress: Callable[[str], None] = lambda message: None) -> DocumentsReport:
+    """Bring `documents` and `document_items` in line with the synced content and the filters.
+    Call inside a transaction: the run's writes land together or not at all."""
+    report = DocumentsReport()
+    started = time.perf_counter()
+    wh.run(_sources_sql(filters))
+    removed = [r[0] for r in wh.run(
+        "SELECT content_id FROM document_items WHERE content_id NOT IN (SELECT content_id FROM document_sources)")]
+    stale = wh.run("""
+        SELECT s.content_id, s.content_type, s.space_id, s.space_key, s.title, s.breadcrumbs, s.web_url, s.modified_at,
+               s.version, s.window_key, s.media_type, s.local_path, s.fingerprint
+        FROM document_sources s LEFT JOIN document_items d USING (content_id)
+        WHERE d.fingerprint IS DISTINCT FROM s.fingerprint
+        ORDER BY s.content_type, s.content_id""")
+    gone = removed + [row[0] for row in stale]
+    wh.run("DELETE FROM documents WHERE content_id IN (SELECT unnest(?))", [gone])
+    wh.run("DELETE FROM document_items WHERE content_id IN (SELECT unnest(?))", [removed])
+    report.removed = len(removed)
+    if stale:
+        progress(f"documents: converting {len(stale)} changed items")
+        names = _names(wh)
+        with Extractor(limits) as extractor:
+            for start in range(0, len(stale), BATCH_ITEMS):
+                _build_batch(wh, stale[start:start + BATCH_ITEMS], names, extractor, now, report)
+                progress(f"documents: {min(start + BATCH_ITEMS, len(stale))}/{len(stale)} items")
+    wh.run("DROP TABLE document_sources")
+    report.rebuilt = len(stale)
+    report.items = wh.count("document_items")
+    report.chunks = wh.count("documents")
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def _build_batch(wh: Warehouse, batch: list[tuple], names: Names, extractor: Extractor, now: datetime,
+                 report: DocumentsReport) -> None:
+    ids = [row[0] for row in batch]
+    bodies = dict(wh.run(_BODIES, [ids, ids, ids]))
+    chunk_rows: list[dict[str, Any]] = []
+    item_rows: list[dict[str, Any]] = []
+    for (content_id, content_type, space_id, space_key, title, breadcrumbs, url, modified_at, version, window_key,
+         media_type, local_path, fingerprint) in batch:
+        if content_type == "attachment":
+            extracted = (extractor.extract(Path(local_path), media_type, title) if local_path
+                         else Extracted(status="skipped", reason="file not downloaded"))
+            blocks, status, reason = extracted.blocks, extracted.status, extracted.reason
+            if status == "skipped":
+                report.skipped[reason] += 1
+        else:
+            converted = convert(bodies.get(content_id), names)
+            blocks, reason = converted.blocks, "; ".join(converted.warnings)
+            status = "ok" if blocks else "empty"
+        chunks = chunk_blocks(blocks)
+        common = {"content_id": content_id, "content_type": content_type, "space_id": space_id,
+                  "space_key": space_key, "title": title, "breadcrumbs": list(breadcrumbs or []), "url": url,
+                  "modified_at": modified_at, "version": version, "window_key": window_key, "indexed_at": now}
+        if not chunks:  # still findable by its title (an image, an empty page)
+            chunk_rows.append({**common, "chunk_id": f"{content_id}:0", "chunk_index": 0, "headings": [],
+                               "markdown": "", "text": "", "text_hash": _hash(content_type, space_key, title, "")})
+        for chunk in chunks:
+            chunk_rows.append({**common, "chunk_id": f"{content_id}:{chunk.index}", "chunk_index": chunk.index,
+                               "headings": list(chunk.headings), "markdown": chunk.markdown, "text": chunk.text,
+                               "text_hash": _hash(content_type, space_key, title, chunk.headings, chunk.text)})
+        item_rows.append({"content_id": content_id, "content_type": content_type, "fingerprint": fingerprint,
+                          "version": version, "window_key": window_key, "chunks": max(len(chunks), 1),
+                          "chars": sum(len(c.text) for c in chunks), "text_status": status,
+                          "reason": reason or None, "indexed_at": now})
+    wh.upsert("documents", chunk_rows)
+    wh.upsert("document_items", item_rows)
+    report.chunks_written += len(chunk_rows)

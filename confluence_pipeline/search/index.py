@@ -1,0 +1,191 @@
+"""The full-text index: BM25 over a postings table in the same DuckDB file as the content.
+
+Why this and not an engine: DuckDB's `fts` extension is downloaded at run time (impossible
+offline), and an engine with its own files (tantivy, SQLite FTS5) could not filter by
+permission inside the query: `content_access` and its `visible_items` macro live in DuckDB.
+Postings in DuckDB make a search one SQL statement that ranks, filters by space and type and
+keeps only what the user may see, and an update one transaction with the content it reflects.
+
+Tables (created here: postings need no primary key, and the generic upsert is the wrong tool for
+millions of rows that are only ever inserted and deleted by chunk):
+    search_items     item_key, content_id, content_type, space_key (one row per indexed item)
+    search_chunks    chunk_key, chunk_id, item_key, text_hash, length (in terms)
+    search_terms     term, term_id (the vocabulary)
+    search_postings  term_id, item_key, chunk_key, tf, length: one row per term of a chunk; the
+                     item and the chunk's length are repeated so that ranking reads this table
+                     alone, and it is kept in term order so a query reads few of its row groups
+Document frequencies are counted at query time, so they are always exact. What a chunk is found
+by is its item's title, the headings above it and its text; `documents.text_hash` covers those
+(and the item's type and space), so `update_index` re-tokenizes a chunk only when one of them
+changed, and deletes the postings of chunks that are gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from ..storage.warehouse import Warehouse
+from .tokens import terms
+
+BATCH_CHUNKS = 2000
+RECLUSTER_SHARE = 0.2  # rewrite the postings in term order once this share of them arrived unordered
+
+_TABLES = [
+    """CREATE TABLE IF NOT EXISTS search_items (item_key INTEGER PRIMARY KEY, content_id VARCHAR NOT NULL,
+        content_type VARCHAR, space_key VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS search_chunks (chunk_key INTEGER PRIMARY KEY, chunk_id VARCHAR NOT NULL,
+        item_key INTEGER NOT NULL, text_hash VARCHAR, length INTEGER NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS search_terms (term VARCHAR PRIMARY KEY, term_id INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS search_postings (term_id INTEGER NOT NULL, item_key INTEGER NOT NULL,
+        chunk_key INTEGER NOT NULL, tf INTEGER NOT NULL, length INTEGER NOT NULL)""",
+]
+
+
+@dataclass
+class IndexReport:
+    chunks: int = 0  # in the index after the run
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    terms_added: int = 0
+    postings_added: int = 0
+    duration_s: float = 0.0
+
+    def metadata(self) -> dict[str, Any]:
+        return {"chunks": self.chunks, "chunks_added": self.chunks_added, "chunks_removed": self.chunks_removed,
+                "terms_added": self.terms_added, "postings_added": self.postings_added,
+                "duration_s": round(self.duration_s, 3)}
+
+
+def ensure_index_tables(wh: Warehouse) -> None:
+    for sql in _TABLES:
+        wh.run(sql)
+
+
+def index_text(title: str | None, headings: list[str] | None, text: str | None) -> str:
+    """What a chunk is found by: its item's title, the headings above it, its text."""
+    return "\n".join([title or "", *(headings or []), text or ""])
+
+
+def update_index(wh: Warehouse) -> IndexReport:
+    """Bring the index in line with `documents`: drop chunks that changed or are gone, add new ones.
+    Call inside a transaction."""
+    report = IndexReport()
+    started = time.perf_counter()
+    ensure_index_tables(wh)
+    wh.run("""CREATE OR REPLACE TEMP TABLE search_gone AS
+        SELECT s.chunk_key FROM search_chunks s LEFT JOIN documents d
+            ON d.chunk_id = s.chunk_id AND d.text_hash = s.text_hash
+        WHERE d.chunk_id IS NULL""")
+    report.chunks_removed = wh.count("search_gone")
+    if report.chunks_removed:
+        wh.run("DELETE FROM search_postings WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
+        wh.run("DELETE FROM search_chunks WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
+    wh.run("DROP TABLE search_gone")
+    wh.run("""CREATE OR REPLACE TEMP TABLE search_new AS
+        SELECT row_number() OVER (ORDER BY d.chunk_id) AS n, d.chunk_id
+        FROM documents d LEFT JOIN search_chunks s ON s.chunk_id = d.chunk_id WHERE s.chunk_id IS NULL""")
+    new = wh.count("search_new")
+    if new:
+        state = _State(vocabulary=dict(wh.run("SELECT term, term_id FROM search_terms")),
+                       items=dict(wh.run("SELECT content_id, item_key FROM search_items")),
+                       chunk_key=int(wh.run("SELECT coalesce(max(chunk_key), 0) + 1 FROM search_chunks")[0][0]))
+        state.term_id = max(state.vocabulary.values(), default=0) + 1
+        state.item_key = max(state.items.values(), default=0) + 1
+        for first in range(1, new + 1, BATCH_CHUNKS):
+            rows = wh.run("""
+                SELECT d.chunk_id, d.content_id, d.content_type, d.space_key, d.text_hash, d.title, d.headings, d.text
+                FROM search_new n JOIN documents d USING (chunk_id) WHERE n.n BETWEEN ? AND ? ORDER BY n.n""",
+                          [first, first + BATCH_CHUNKS - 1])
+            _add_chunks(wh, rows, state, report)
+    wh.run("DROP TABLE search_new")
+    if report.chunks_removed:
+        wh.run("DELETE FROM search_items WHERE item_key NOT IN (SELECT item_key FROM search_chunks)")
+    total = wh.count("search_postings")
+    if report.postings_added and report.postings_added >= RECLUSTER_SHARE * total:
+        _cluster_postings(wh)
+    report.chunks_added = new
+    report.chunks = wh.count("search_chunks")
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class _State:
+    """The vocabulary, the items' keys, and the next keys to hand out (they only ever grow)."""
+
+    vocabulary: dict[str, int]
+    items: dict[str, int]  # content id -> item key
+    chunk_key: int
+    term_id: int = 1
+    item_key: int = 1
+
+
+_CHUNKS = pa.schema([("chunk_key", pa.int32()), ("chunk_id", pa.string()), ("item_key", pa.int32()),
+                     ("text_hash", pa.string()), ("length", pa.int32())])
+_POSTINGS = pa.schema([("term_id", pa.int32()), ("item_key", pa.int32()), ("chunk_key", pa.int32()),
+                       ("tf", pa.int32()), ("length", pa.int32())])
+_ITEMS = pa.schema([("item_key", pa.int32()), ("content_id", pa.string()), ("content_type", pa.string()),
+                    ("space_key", pa.string())])
+_TERMS = pa.schema([("term", pa.string()), ("term_id", pa.int32())])
+
+
+def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexReport) -> None:
+    chunks: dict[str, list] = {name: [] for name in _CHUNKS.names}
+    postings: dict[str, list] = {name: [] for name in _POSTINGS.names}
+    items: dict[int, tuple[str, str, str]] = {}
+    new_terms: list[tuple[str, int]] = []
+    for chunk_id, content_id, content_type, space_key, text_hash, title, headings, text in rows:
+        found = Counter(terms(index_text(title, headings, text)))
+        length = sum(found.values())
+        item_key = state.items.get(content_id)
+        if item_key is None:
+            item_key = state.items[content_id] = state.item_key
+            state.item_key += 1
+        items[item_key] = (content_id, content_type, space_key)
+        chunk_key = state.chunk_key
+        state.chunk_key += 1
+        for name, value in zip(_CHUNKS.names, (chunk_key, chunk_id, item_key, text_hash, length)):
+            chunks[name].append(value)
+        for term, tf in found.items():
+            term_id = state.vocabulary.get(term)
+            if term_id is None:
+                term_id = state.vocabulary[term] = state.term_id
+                state.term_id += 1
+                new_terms.append((term, term_id))
+            for name, value in zip(_POSTINGS.names, (term_id, item_key, chunk_key, tf, length)):
+                postings[name].append(value)
+    # an item's row is rewritten with what its newest chunks say (a move changes its space)
+    wh.run("DELETE FROM search_items WHERE item_key IN (SELECT unnest(?))", [list(items)])
+    _insert(wh, "search_items", pa.table({"item_key": list(items), "content_id": [v[0] for v in items.values()],
+                                          "content_type": [v[1] for v in items.values()],
+                                          "space_key": [v[2] for v in items.values()]}, schema=_ITEMS))
+    _insert(wh, "search_chunks", pa.table(chunks, schema=_CHUNKS))
+    if new_terms:
+        _insert(wh, "search_terms", pa.table({"term": [t for t, _ in new_terms], "term_id": [i for _, i in new_terms]},
+                                             schema=_TERMS))
+    _insert(wh, "search_postings", pa.table(postings, schema=_POSTINGS))
+    report.terms_added += len(new_terms)
+    report.postings_added += len(postings["term_id"])
+
+
+def _cluster_postings(wh: Warehouse) -> None:
+    """Postings in term order: a query's scan then skips the row groups that hold other terms
+    (DuckDB's min/max zone maps)."""
+    wh.run("CREATE OR REPLACE TEMP TABLE search_postings_ordered AS "
+           "SELECT * FROM search_postings ORDER BY term_id, chunk_key")
+    wh.run("DELETE FROM search_postings")
+    wh.run("INSERT INTO search_postings SELECT * FROM search_postings_ordered ORDER BY term_id, chunk_key")
+    wh.run("DROP TABLE search_postings_ordered")
+
+
+def _insert(wh: Warehouse, table: str, data: pa.Table) -> None:
+    wh.con.register("search_incoming", data)
+    try:
+        wh.run(f"INSERT INTO {table} SELECT * FROM search_incoming")
+    finally:
+        wh.con.unregister("search_incoming")

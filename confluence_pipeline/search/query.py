@@ -1,0 +1,202 @@
+"""Permission-aware search over the synced copy.
+
+    hits = search("data/confluence.duckdb", "rollback window", as_user="alice@example.com")
+
+Ranking is Okapi BM25 (k1 = 1.2, b = 0.75, Lucene's idf) over chunks; an item ranks by its best
+chunk, and the hit shows that chunk's snippet. The permission filter sits inside the same SQL
+statement: candidates are kept only when the access model's `visible_items(account_id)` macro
+(confluence_pipeline.access) lists them, so a search never returns what the user may not see,
+and the limit applies after the filter. Without an access model, search refuses to answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..storage.warehouse import Warehouse
+from .tokens import terms, terms_with_spans
+
+K1 = 1.2
+B = 0.75
+SNIPPET_CHARS = 240
+CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
+
+# Parameters: term ids, their counts in the query, chunk count N, average chunk length, space key
+# (twice), type (twice), the user's account id, the limit.
+_SEARCH = f"""
+WITH query_terms AS (
+    SELECT unnest(?::INTEGER[]) AS term_id, unnest(?::INTEGER[]) AS qtf),
+weights AS (  -- each query term's idf (Lucene's), times how often the query says it
+    SELECT q.term_id, q.qtf * ln(1 + (?::DOUBLE - count(*) + 0.5) / (count(*) + 0.5)) AS weight
+    FROM search_postings p JOIN query_terms q USING (term_id) GROUP BY q.term_id, q.qtf),
+scored AS (
+    SELECT p.chunk_key, any_value(p.item_key) AS item_key,
+           sum(w.weight * p.tf * ({K1} + 1) / (p.tf + {K1} * (1 - {B} + {B} * p.length / ?::DOUBLE))) AS score
+    FROM search_postings p JOIN weights w USING (term_id) GROUP BY p.chunk_key),
+best AS (  -- an item ranks by its best chunk
+    SELECT item_key, arg_max(chunk_key, score) AS chunk_key, max(score) AS score FROM scored GROUP BY item_key),
+candidates AS (
+    SELECT i.content_id, b.chunk_key, b.score FROM best b JOIN search_items i USING (item_key)
+    WHERE (?::VARCHAR IS NULL OR i.space_key = ?) AND (?::VARCHAR IS NULL OR i.content_type = ?))
+SELECT content_id, chunk_key, score FROM candidates
+-- The permission filter: only items the user can see, by the access model (confluence_pipeline.access).
+WHERE content_id IN (SELECT content_id FROM visible_items(?) WHERE content_id IN (SELECT content_id FROM candidates))
+ORDER BY score DESC, content_id
+LIMIT ?"""
+
+# What a hit shows, for the few chunks that made the cut.
+_SHOW = """
+SELECT c.chunk_key, d.content_type, d.title, d.breadcrumbs, d.url, d.space_key, d.modified_at, d.headings, d.text
+FROM documents d JOIN search_chunks c USING (chunk_id)
+WHERE d.chunk_id IN (SELECT chunk_id FROM search_chunks WHERE chunk_key IN (SELECT unnest(?)))"""
+
+
+class SearchError(Exception):
+    """A search that cannot be answered; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    content_id: str
+    type: str  # page | blogpost | comment | attachment
+    title: str
+    breadcrumbs: list[str]
+    url: str | None
+    snippet: str  # matched words in **bold**
+    score: float
+    space_key: str | None
+    modified_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["modified_at"] = self.modified_at.isoformat() if self.modified_at else None
+        data["score"] = round(self.score, 4)
+        return data
+
+
+def search(db_path: str | Path, query: str, *, as_user: str, space: str | None = None, type: str | None = None,
+           limit: int = 10) -> list[Hit]:
+    """The best `limit` items for `query` that `as_user` (email or account id) may see."""
+    with Searcher(db_path) as searcher:
+        return searcher.search(query, as_user=as_user, space=space, type=type, limit=limit)
+
+
+class Searcher:
+    """Searches over one open (read-only) DuckDB file: for programs that ask many questions."""
+
+    def __init__(self, db_path: str | Path) -> None:
+        self.path = Path(db_path)
+        self._wh: Warehouse | None = None
+        self._statistics: tuple[float, float] | None = None
+
+    def __enter__(self) -> "Searcher":
+        if not self.path.exists():
+            raise SearchError(f"{self.path} does not exist yet: run `confluence-pipeline sync` (or `demo`) first")
+        try:
+            self._wh = Warehouse(self.path, read_only=True).__enter__()
+        except duckdb.IOException as exc:  # DuckDB lets no reader in while another process writes
+            raise SearchError(f"{self.path} cannot be opened ({exc.args[0].splitlines()[0]}): a sync is probably "
+                              "writing it; search again when it has finished") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._wh is not None:
+            self._wh.__exit__(*exc)
+            self._wh = None
+
+    def search(self, query: str, *, as_user: str, space: str | None = None, type: str | None = None,
+               limit: int = 10) -> list[Hit]:
+        if type is not None and type not in CONTENT_TYPES:
+            raise SearchError(f"type must be one of {', '.join(CONTENT_TYPES)}, not {type!r}")
+        if limit < 1:
+            raise SearchError(f"limit must be at least 1, not {limit}")
+        if self._wh is None:
+            raise SearchError("Searcher is not open: use `with Searcher(path) as searcher:`")
+        wh = self._wh
+        counts: dict[str, int] = {}
+        for term in terms(query):
+            counts[term] = counts.get(term, 0) + 1
+        try:
+            account_id = self.account_id(as_user)
+            ids = dict(wh.run("SELECT term, term_id FROM search_terms WHERE term IN (SELECT unnest(?))",
+                              [list(counts)])) if counts else {}
+            if not ids:
+                return []
+            known = [t for t in counts if t in ids]
+            chunks, average_length = self.statistics()
+            ranked = wh.run(_SEARCH, [[ids[t] for t in known], [counts[t] for t in known], chunks, average_length,
+                                      space, space, type, type, account_id, limit])
+            shown = {row[0]: row[1:] for row in wh.run(_SHOW, [[row[1] for row in ranked]])}
+        except duckdb.CatalogException as exc:
+            raise SearchError(f"{self.path} lacks the search index or the access model ({exc.args[0].splitlines()[0]}):"
+                              " materialize documents, search_index and content_access (`confluence-pipeline sync`);"
+                              " search answers only with what the user may see") from None
+        query_terms = set(counts)
+        hits = []
+        for content_id, chunk_key, score in ranked:
+            content_type, title, breadcrumbs, url, space_key, modified_at, headings, text = shown[chunk_key]
+            hits.append(Hit(content_id, content_type, title or "", list(breadcrumbs or []), url,
+                            snippet(text or "", query_terms, headings or []), float(score), space_key, modified_at))
+        return hits
+
+    def statistics(self) -> tuple[float, float]:
+        """How many chunks the index holds and their average length in terms (BM25's N and avgdl),
+        read once: the file is open read-only."""
+        if self._statistics is None:
+            assert self._wh is not None
+            n, average = self._wh.run("SELECT count(*), avg(length) FROM search_chunks")[0]
+            self._statistics = (float(n), float(average or 1.0))
+        return self._statistics
+
+    def account_id(self, user: str) -> str:
+        """The account id of a user given by email or account id (the synced `users` table)."""
+        assert self._wh is not None
+        rows = self._wh.run("SELECT account_id FROM users WHERE deleted_at IS NULL AND "
+                            "(account_id = ? OR lower(email) = lower(?)) ORDER BY account_id = ? DESC LIMIT 1",
+                            [user, user, user])
+        if not rows:
+            raise SearchError(f"No user {user!r} in the synced directory: give an email or account id listed by "
+                              "`confluence-pipeline query \"SELECT account_id, email, display_name FROM users\"`")
+        return rows[0][0]
+
+
+def snippet(text: str, query_terms: set[str], headings: list[str], width: int = SNIPPET_CHARS) -> str:
+    """About `width` characters of `text` around the densest run of query terms, matches in bold."""
+    flat = " ".join(text.split())
+    spans = [(term, start, end) for term, start, end in terms_with_spans(flat) if term in query_terms]
+    if not spans:
+        lead = " › ".join(headings)
+        body = flat[:width].rsplit(" ", 1)[0] + " …" if len(flat) > width else flat
+        return f"{lead}: {body}" if lead and body else (lead or body)
+    best_start, best_count = spans[0][1], 0
+    for i, (_, start, _) in enumerate(spans):
+        distinct = {term for term, s, e in spans[i:] if e <= start + width}
+        if len(distinct) > best_count:
+            best_start, best_count = start, len(distinct)
+    begin = max(0, best_start - width // 4)
+    if begin:
+        space = flat.rfind(" ", 0, begin)
+        begin = space + 1 if space >= 0 else 0
+    end = min(len(flat), begin + width)
+    if end < len(flat):
+        space = flat.rfind(" ", begin, end)
+        end = space if space > begin else end
+    merged: list[list[int]] = []  # matches inside the window; touching ones (CJK pairs) become one
+    for _, start, stop in spans:
+        if start < begin or stop > end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    out, cursor = [], begin
+    for start, stop in merged:
+        out += [flat[cursor:start], "**", flat[start:stop], "**"]
+        cursor = stop
+    out.append(flat[cursor:end])
+    return ("… " if begin else "") + "".join(out) + (" …" if end < len(flat) else "")

@@ -1,0 +1,242 @@
+"""Search through real Dagster materializations: relevance on the emulator's planted facts, and
+for several users no hit the permission oracle (`Workspace.can_view`) denies, before and after
+restrictions, group members and content change and an incremental sync; an edit and a trashed
+page reach the index in that same incremental run.
+
+The tests of this module run in order against one site: the last one changes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import dagster as dg
+import pytest
+import requests
+import yaml
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from confluence_pipeline.defs.assets import build_content_assets
+from confluence_pipeline.defs.directory import build_directory_assets
+from confluence_pipeline.defs.partitions import content_partitions
+from confluence_pipeline.defs.pipeline import PipelineResource
+from confluence_pipeline.defs.resources import ConfluenceResource
+from confluence_pipeline.defs.search import build_search_assets
+from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
+from confluence_pipeline.search import Searcher, SearchError, search
+from confluence_pipeline.search_cli import add_search_parser
+from confluence_pipeline.settings import load_settings
+
+ANCHOR = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+START = (ANCHOR - timedelta(days=2)).date().isoformat()
+LIMIT = 25
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+class Site:
+    def __init__(self, folder) -> None:
+        self.emu = Emulator(seed=5, scale=150, anchor=ANCHOR)
+        self.emu.start()
+        self.ws = self.emu.ws
+        self.settings_file = folder / "confluence.yaml"
+        self.settings_file.write_text(yaml.safe_dump({"sync": {"start_date": START, "timezone": "UTC"},
+                                                      "data_dir": str(folder / "data")}))
+        self.db = load_settings(self.settings_file).duckdb_path
+
+    def sync(self, first: str = START) -> dg.ExecuteInProcessResult:
+        """Content, directory, access and search assets over windows first..today, in one run."""
+        partitions = content_partitions(load_settings(self.settings_file))
+        assets = [*build_content_assets(partitions), *build_directory_assets(partitions),
+                  *build_search_assets(partitions)]
+        resources = {"confluence": ConfluenceResource(mode="api_token", site_url=self.emu.base_url,
+                                                      email=DEFAULT_EMAIL, api_token=DEFAULT_API_TOKEN),
+                     "pipeline": PipelineResource(settings_file=str(self.settings_file))}
+        return dg.materialize(assets, instance=dg.DagsterInstance.ephemeral(), resources=resources,
+                              run_config={"ops": {"content_restrictions": {"config": {"full_pass": True}}}},
+                              tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: today()})
+
+    def control(self, path: str, body: dict[str, Any]) -> Any:
+        response = requests.post(f"{self.emu.base_url}/__emulator__{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def searchable(self) -> list:
+        """Current items whose page or blog post is current: what the index holds."""
+        out = []
+        for item in self.ws.content.values():
+            container = self.ws.container_of(item) if item.container_id else item
+            if item.type != "folder" and item.status == "current" and container and container.status == "current":
+                out.append(item)
+        return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("search"))
+    assert site.sync().success
+    yield site
+    site.emu.stop()
+
+
+def viewers(site: Site, count: int = 5) -> list[str]:
+    """Ordinary users (no site admin) with different views: some in no group, some restricted out."""
+    ws = site.ws
+    grouped = set().union(*ws.group_members.values())
+    users = sorted((u for u in ws.users.values() if u.account_type == "atlassian" and not u.is_admin
+                    and u.account_status == "active"), key=lambda u: u.account_id)
+    loners = [u.account_id for u in users if u.account_id not in grouped][:2]
+    members = [u.account_id for u in users if u.account_id in grouped][:count - len(loners)]
+    return loners + members
+
+
+def leaks(site: Site, account_ids: list[str], queries: list[str]) -> dict[str, list[str]]:
+    """Per user: hits the oracle denies (empty when search never over-grants)."""
+    out: dict[str, list[str]] = {}
+    with Searcher(site.db) as searcher:
+        for account_id in account_ids:
+            denied = [hit.content_id for query in queries
+                      for hit in searcher.search(query, as_user=account_id, limit=LIMIT)
+                      if not site.ws.can_view(account_id, site.ws.get(hit.content_id))]
+            if denied:
+                out[account_id] = sorted(set(denied))
+    return out
+
+
+def queries_for(site: Site, items: list) -> list[str]:
+    words = ["runbook", "deployment pipeline", "team", "Re:", "release checklist pdf", "デプロイ手順", "rollback window"]
+    return words + [item.title for item in items]
+
+
+def found(searcher: Searcher, account_id: str, item) -> bool:
+    """Whether a search for the item's title, as this user, returns it."""
+    return item.id in {h.content_id for h in searcher.search(item.title, as_user=account_id, limit=LIMIT)}
+
+
+def test_planted_facts_are_found_in_the_top_five(site):
+    facts = site.ws.planted_facts
+    assert len(facts) >= 50
+    with Searcher(site.db) as searcher:
+        top5 = [content_id in [h.content_id for h in searcher.search(query, as_user=DEFAULT_EMAIL, limit=5)]
+                for query, content_id in facts]
+    assert sum(top5) / len(top5) >= 0.9, f"{sum(top5)}/{len(top5)}"
+    attachments = [hit for (q, cid), hit in zip(facts, top5) if cid.startswith("att")]
+    assert attachments and all(attachments)  # facts inside pdf/docx/csv/txt files are found too
+
+
+def test_hits_show_title_breadcrumbs_url_and_a_highlighted_snippet(site):
+    query, content_id = site.ws.planted_facts[-1]
+    hit = search(site.db, query, as_user=DEFAULT_EMAIL, limit=1)[0]
+    item = site.ws.get(content_id)
+    assert (hit.content_id, hit.title, hit.type) == (content_id, item.title, item.type)
+    assert hit.breadcrumbs[0] == site.ws.spaces[item.space_id].name and hit.url.startswith(site.emu.base_url)
+    assert "**" in hit.snippet and hit.score > 0
+    space_only = search(site.db, query, as_user=DEFAULT_EMAIL, space=hit.space_key, type=hit.type, limit=LIMIT)
+    assert space_only and all(h.space_key == hit.space_key and h.type == hit.type for h in space_only)
+    other_type = "comment" if hit.type != "comment" else "page"
+    assert content_id not in {h.content_id for h in search(site.db, query, as_user=DEFAULT_EMAIL, type=other_type)}
+
+
+def test_the_command_prints_hits_and_json(site, monkeypatch, capsys):
+    monkeypatch.setenv("CONFLUENCE_DATA_DIR", str(site.db.parent))
+    monkeypatch.setenv("CONFLUENCE_SETTINGS", str(site.settings_file))
+    parser = argparse.ArgumentParser()
+    add_search_parser(parser.add_subparsers())
+    query, content_id = site.ws.planted_facts[0]
+    out = io.StringIO()
+    args = parser.parse_args(["search", query, "--as", DEFAULT_EMAIL, "--limit", "3", "--json"])
+    assert args.func(args, out) == 0
+    hits = json.loads(out.getvalue())
+    assert hits[0]["content_id"] == content_id and {"type", "score", "url", "breadcrumbs", "snippet"} <= set(hits[0])
+    text = io.StringIO()
+    args = parser.parse_args(["search", query, "--as", DEFAULT_EMAIL, "--limit", "3"])
+    args.func(args, text)
+    assert text.getvalue().startswith(f"1. {site.ws.get(content_id).title}  [")
+    with pytest.raises(SystemExit, match="No user 'nobody@example.com'"):
+        args = parser.parse_args(["search", query, "--as", "nobody@example.com"])
+        args.func(args, io.StringIO())
+
+
+def test_no_user_ever_gets_a_hit_the_oracle_denies(site):
+    ws = site.ws
+    users = viewers(site)
+    assert len(users) >= 4
+    items = site.searchable()
+    restricted = [c for c in items if c.type in ("page", "blogpost") and
+                  any(r == "read" for n in [c, *ws.ancestors(c)] for r in n.restrictions)]
+    sample = restricted[:12] + [c for c in items if c not in restricted][:8]
+    assert leaks(site, users, queries_for(site, sample)) == {}
+    # the filter removes real hits: a restricted page is found by whoever may see it, and only by them
+    shown = hidden = 0
+    with Searcher(site.db) as searcher:
+        for page in restricted[:8]:
+            for account_id in users:
+                if ws.can_view(account_id, page):
+                    shown += found(searcher, account_id, page)
+                else:
+                    hidden += 1
+                    assert not found(searcher, account_id, page)
+    assert shown > 0 and hidden > 0
+
+
+def test_changes_reach_search_in_one_incremental_sync_and_nothing_leaks(site):
+    ws = site.ws
+    users = viewers(site)
+    items = site.searchable()
+    pages = [c for c in items if c.type == "page" and c.id != ws.spaces[c.space_id].homepage_id]
+    viewer, other = users[:2]
+
+    def unrestricted(page) -> bool:
+        return not any(n.restrictions.get("read") for n in [page, *ws.ancestors(page)])
+
+    # every target is chosen before anything changes, none of them above another
+    reader, opened = next((u, p) for p in pages for u in sorted(ws.users)
+                          if p.restrictions.get("read") and not ws.can_view(u, p)
+                          and not any(a.restrictions.get("read") for a in ws.ancestors(p))
+                          and ws.can_read_space(u, ws.spaces[p.space_id]))
+    closed = next(p for p in pages if unrestricted(p) and ws.can_view(viewer, p) and ws.can_view(other, p)
+                  and p not in ws.ancestors(opened))
+    member, group_page, group_id = next(
+        (u, p, g) for p in pages if p.restrictions.get("read") and p is not opened and closed not in ws.ancestors(p)
+        for g in p.restrictions["read"].group_ids for u in users
+        if ws.can_view(u, p) and u not in p.restrictions["read"].user_ids
+        and [x for x in p.restrictions["read"].group_ids if u in ws.group_members.get(x, set())] == [g])
+    targets = {opened, closed, group_page}
+    edited, trashed = [p for p in pages if unrestricted(p) and ws.can_view(viewer, p) and p not in targets
+                       and not any(p in ws.ancestors(t) for t in targets)][:2]
+    with Searcher(site.db) as searcher:
+        assert found(searcher, viewer, closed) and not found(searcher, reader, opened)
+        assert found(searcher, member, group_page) and found(searcher, viewer, trashed)
+
+    site.control(f"/content/{closed.id}/restrictions", {"operation": "read", "userIds": [other]})
+    site.control(f"/content/{opened.id}/restrictions", {"operation": "read", "userIds": [], "groupIds": []})
+    site.control(f"/groups/{group_id}/members", {"remove": [member]})
+    site.control(f"/content/{edited.id}/edit", {"body": "<h2>Fresh</h2><p>Zanzibarite calibration notes.</p>"})
+    site.control(f"/content/{trashed.id}/trash", {})
+    result = site.sync(first=today())  # the latest window only, as the schedule runs it
+    assert result.success
+    documents = {k: v.value for k, v in result.asset_materializations_for_node("documents")[-1].metadata.items()}
+    assert documents["items_rebuilt"] < len(items) // 4  # incremental: what changed, not everything
+
+    with Searcher(site.db) as searcher:
+        assert not found(searcher, viewer, closed) and found(searcher, other, closed)
+        assert found(searcher, reader, opened)
+        assert not found(searcher, member, group_page)
+        assert [h.content_id for h in searcher.search("zanzibarite", as_user=viewer)] == [edited.id]
+        assert not found(searcher, DEFAULT_EMAIL, trashed)
+    assert leaks(site, users, queries_for(site, [closed, opened, group_page, edited, trashed, *items[:10]])) == {}
+
+
+def test_search_refuses_without_a_directory_and_answers_empty_for_unknown_words(site, tmp_path):
+    assert search(site.db, "qqqqzzzz unheardofword", as_user=DEFAULT_EMAIL) == []
+    assert search(site.db, "the and of", as_user=DEFAULT_EMAIL) == []  # only stop words
+    with pytest.raises(SearchError, match="does not exist yet"):
+        search(tmp_path / "none.duckdb", "x", as_user=DEFAULT_EMAIL)
+    with pytest.raises(SearchError, match="type must be one of"):
+        search(site.db, "x", as_user=DEFAULT_EMAIL, type="folder")
