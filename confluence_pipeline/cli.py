@@ -64,13 +64,13 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
         confluence = confluence_resource_from_settings(settings)
     first, last = window_range(settings, getattr(args, "from_", None), getattr(args, "to", None))
     instance = instance_for(settings)
-    print(f"Materializing spaces, then windows {first}..{last} in one run (Dagster home {instance.root_directory})",
-          flush=True)
-    results = materialize_all(settings, first, last, instance=instance,
-                              resources={"confluence": confluence, "pipeline": PipelineResource()})
+    print(f"Materializing every asset over windows {first}..{last} in one run (Dagster home "
+          f"{instance.root_directory})", flush=True)
+    result = materialize_all(settings, first, last, instance=instance, reconcile=demo or args.reconcile,
+                             resources={"confluence": confluence, "pipeline": PipelineResource()})
     print()
     print(summary(settings))
-    return 0 if all(r.success for r in results) else 1
+    return 0 if result.success else 1
 
 
 def _auth(args: argparse.Namespace) -> int:
@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="sync the configured site (settings and environment) through Dagster")
     sync.add_argument("--from", dest="from_", type=date.fromisoformat, help="first window, YYYY-MM-DD")
     sync.add_argument("--to", type=date.fromisoformat, help="last window, YYYY-MM-DD (default: today)")
+    sync.add_argument("--reconcile", action="store_true",
+                      help="also list every id to find purges and restriction-only changes (the daily job does it)")
     sync.set_defaults(func=lambda a: _run_sync(a, demo=False))
 
     auth = sub.add_parser("auth", help="OAuth 2.0 (3LO): log in, show or forget the stored tokens")

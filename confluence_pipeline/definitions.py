@@ -6,19 +6,37 @@ import dagster as dg
 
 from .defs.assets import build_content_assets
 from .defs.checks import build_checks
+from .defs.directory import build_directory_assets, build_directory_checks
+from .defs.jobs import build_sync_jobs, windowed_keys
 from .defs.partitions import content_partitions
 from .defs.pipeline import PipelineResource
+from .defs.reconcile import build_reconciliation_asset
 from .defs.resources import confluence_resource_from_settings
+from .defs.schedules import build_schedules
+from .defs.search import build_search_assets
+from .defs.sensors import build_sensors, with_derived_automation
 from .settings import load_settings
 
 
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
-    assets = build_content_assets(content_partitions(settings))
+    partitions = content_partitions(settings)
+    content = build_content_assets(partitions)
+    directory = build_directory_assets(partitions)
+    assets = [*content, *directory, *build_search_assets(partitions),
+              build_reconciliation_asset(windowed_keys(content, partitions))]
+    assets = with_derived_automation(assets, partitions)
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_checks({a.key.to_user_string(): a for a in assets}),
+        asset_checks=[*build_checks({a.key.to_user_string(): a for a in content}),
+                      *build_directory_checks({a.key.to_user_string(): a for a in directory})],
+        jobs=build_sync_jobs(assets, partitions),
+        schedules=build_schedules(settings, windowed_keys(assets, partitions)),
+        sensors=build_sensors(settings, assets, partitions),
         resources={"confluence": confluence_resource_from_settings(settings), "pipeline": PipelineResource()},
+        # the `duckdb` pool lets one step at a time write, so a run's steps share one process
+        # instead of paying a process each for no parallelism
+        executor=dg.in_process_executor,
     )
 
 

@@ -56,30 +56,40 @@ def ensure_demo_emulator(port: int = DEMO_PORT, log_dir: Path | None = None) -> 
                        "if another program uses the port, set CONFLUENCE_DEMO_PORT to a free one")
 
 
+# One step at a time may write the DuckDB file (every asset is in the `duckdb` pool), in this
+# SQLite instance as in deploy/dagster.yaml.
+DEMO_INSTANCE_YAML = """concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
 def instance_for(settings: Settings) -> dg.DagsterInstance:
+    """The instance in DAGSTER_HOME (default <data dir>/dagster_home, created with the one-writer limit)."""
     if not os.environ.get("DAGSTER_HOME"):
         home = (Path(settings.data_dir) / "dagster_home").resolve()
         home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
 def materialize_all(settings: Settings, first: str, last: str, *, instance: dg.DagsterInstance,
-                    resources: dict | None = None) -> list[dg.ExecuteInProcessResult]:
-    """spaces, then every windowed asset over windows first..last in one run."""
+                    resources: dict | None = None, reconcile: bool = False) -> dg.ExecuteInProcessResult:
+    """Every asset in one run: the unpartitioned ones, and the windowed ones over first..last;
+    with `reconcile`, also the pass that finds purges and restriction-only changes."""
+    from .defs.reconcile import RECONCILIATION_ASSET
     from .definitions import build_definitions
 
     definitions = build_definitions()
-    graph = definitions.resolve_asset_graph()
     assets = list(definitions.assets or [])
-    checks = list(definitions.asset_checks or [])
-    resources = resources or dict(definitions.resources or {})
-    windowed = [k.to_user_string() for k in graph.get_all_asset_keys()
-                if graph.get(k).partitions_def is not None]
-    results = [dg.materialize([*assets, *checks], instance=instance, resources=resources, selection=["spaces"])]
-    results.append(dg.materialize([*assets, *checks], instance=instance, resources=resources, selection=windowed,
-                                  tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}))
-    return results
+    keys = [key for asset in assets for key in asset.keys if reconcile or key != RECONCILIATION_ASSET]
+    return dg.materialize([*assets, *(definitions.asset_checks or [])], instance=instance,
+                          resources=resources or dict(definitions.resources or {}),
+                          selection=dg.AssetSelection.assets(*keys),
+                          tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+                          run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
 
 def summary(settings: Settings) -> str:

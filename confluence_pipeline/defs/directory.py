@@ -15,6 +15,7 @@ from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_
                               sync_users)
 from .assets import POOL, _context, _range, _result
 from .pipeline import PipelineResource
+from .reconcile import RECONCILIATION_ASSET
 from .resources import ConfluenceResource
 
 CONTENT_KEYS = [dg.AssetKey(name) for name in ("spaces", "pages", "blogposts", "folders", "comments", "attachments")]
@@ -89,7 +90,9 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         ctx = _context(confluence, pipeline, context.log.info)
         return _result(sync_audit(ctx, _range(context, ctx.settings)))
 
-    @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS],
+    # after the reconciliation too (when it runs): it marks the purges content_access must see
+    @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS,
+                    RECONCILIATION_ASSET],
               **common)
     def content_access(pipeline: PipelineResource) -> dg.MaterializeResult:
         """Who may view each page, blog post, folder, comment and attachment, as clauses: the space's read
@@ -118,7 +121,8 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.As
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description,
+                                         pool=POOL)(fn))
             return fn
         return register
 

@@ -15,6 +15,7 @@ from ..search.index import update_index
 from ..storage.warehouse import Warehouse
 from .assets import POOL
 from .pipeline import PipelineResource
+from .reconcile import RECONCILIATION_ASSET
 
 SOURCE_KEYS = [dg.AssetKey(name) for name in ("pages", "blogposts", "comments", "attachments", "users")]
 
@@ -28,7 +29,7 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
     common = dict(group_name="search", pool=POOL, kinds={"duckdb"}, partitions_def=partitions,
                   backfill_policy=dg.BackfillPolicy.single_run())
 
-    @dg.asset(deps=SOURCE_KEYS, **common)
+    @dg.asset(deps=[*SOURCE_KEYS, RECONCILIATION_ASSET], **common)
     def documents(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
         """The text of every page, blog post, comment and attachment the indexing filters let through,
         as Markdown and plain text in chunks that follow headings; each chunk carries its item's id,

@@ -1,0 +1,27 @@
+"""The reconciliation asset: content purged in Confluence, which no modification time shows."""
+
+from typing import Sequence
+
+import dagster as dg
+
+from ..sync.content import SyncContext, reconcile
+from .assets import POOL
+from .pipeline import PipelineResource
+from .resources import ConfluenceResource
+
+RECONCILIATION_ASSET = dg.AssetKey("content_reconciliation")
+
+
+def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(key=RECONCILIATION_ASSET, deps=list(content_keys), group_name="confluence", pool=POOL,
+              kinds={"duckdb"})
+    def content_reconciliation(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+                               pipeline: PipelineResource) -> dg.MaterializeResult:
+        """Every id of pages, blog posts, folders, comments and attachments listed (no bodies): stored
+        content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
+        are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
+        ctx = SyncContext(client=confluence.get_client(), settings=pipeline.load(),
+                          site_url=confluence.site(), progress=context.log.info)
+        return dg.MaterializeResult(metadata=reconcile(ctx).metadata())
+
+    return content_reconciliation
