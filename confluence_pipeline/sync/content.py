@@ -528,28 +528,31 @@ def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         ids = sorted(wh.ids("pages", "modified_at >= ? AND modified_at < ? AND deleted_at IS NULL", [since, until])
                      | wh.ids("blogposts", "modified_at >= ? AND modified_at < ? AND deleted_at IS NULL",
                               [since, until]), key=int)
-        windows = dict(wh.con.execute(
-            "SELECT id, window_key FROM pages WHERE id IN (SELECT unnest(?)) UNION ALL "
-            "SELECT id, window_key FROM blogposts WHERE id IN (SELECT unnest(?))", [ids, ids]).fetchall())
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(ids), 250):
-            batch = ids[start:start + 250]
-            for content in _search(ctx, f"id in ({','.join(batch)})", ("content.metadata.labels",)):
-                rows.extend(R.label_rows(content, ctx.now, windows.get(content.id)))
-        report.fetched = len(rows)
         with wh.transaction():
-            # an item's label set is replaced whole: labels removed from it disappear
-            old = set(wh.con.execute("SELECT content_id, label_id FROM labels WHERE content_id IN (SELECT unnest(?))",
-                                     [ids]).fetchall())
-            new = {(r["content_id"], r["label_id"]) for r in rows}
-            wh.run("DELETE FROM labels WHERE content_id IN (SELECT unnest(?))", [ids])
-            wh.upsert("labels", rows)
-            report.counts = WriteCounts(inserted=len(new - old), unchanged=len(new & old))
-            report.deleted = len(old - new)
+            _replace_labels(ctx, wh, ids, report)
             _labels_follow_content(wh)
             if rng.includes_now(ctx.now):
                 _advance_watermark(ctx, wh, "labels", since)
     return report
+
+
+def _replace_labels(ctx: SyncContext, wh: Warehouse, ids: list[str], report: AssetReport) -> None:
+    """Read the labels of `ids` (250 per CQL call) and replace each item's label set whole, so
+    labels removed from an item disappear."""
+    windows = dict(wh.run("SELECT id, window_key FROM pages WHERE id IN (SELECT unnest(?)) UNION ALL "
+                          "SELECT id, window_key FROM blogposts WHERE id IN (SELECT unnest(?))", [ids, ids]))
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 250):
+        batch = ids[start:start + 250]
+        for content in _search(ctx, f"id in ({','.join(batch)})", ("content.metadata.labels",)):
+            rows.extend(R.label_rows(content, ctx.now, windows.get(content.id)))
+    report.fetched += len(rows)
+    old = set(wh.run("SELECT content_id, label_id FROM labels WHERE content_id IN (SELECT unnest(?))", [ids]))
+    new = {(r["content_id"], r["label_id"]) for r in rows}
+    wh.run("DELETE FROM labels WHERE content_id IN (SELECT unnest(?))", [ids])
+    wh.upsert("labels", rows)
+    report.counts += WriteCounts(inserted=len(new - old), unchanged=len(new & old))
+    report.deleted += len(old - new)
 
 
 # -- reconciliation --------------------------------------------------------------------------------------
@@ -577,6 +580,11 @@ def reconcile(ctx: SyncContext) -> AssetReport:
                     missing = _folders_gone(ctx, wh, missing, seen)
                 report.deleted += _mark_purged(ctx, wh, table, missing)
             _mend_tree(ctx, wh, "folders")
+            # adding or removing a label makes no new version, so only a full re-read sees it
+            live = sorted(wh.ids("pages", "deleted_at IS NULL") | wh.ids("blogposts", "deleted_at IS NULL"), key=int)
+            labels = AssetReport("labels")
+            _replace_labels(ctx, wh, live, labels)
+            report.counts += labels.counts
             _labels_follow_content(wh)
     return report
 
