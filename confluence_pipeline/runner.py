@@ -101,9 +101,12 @@ def summary(settings: Settings) -> str:
             lines.append(f"{table:<14}{wh.count(table):>8}{wh.count(table, f'NOT ({deleted})'):>9}"
                          f"{wh.count(table, deleted):>9}{wh.count(table, out):>14}")
     data = Path(settings.data_dir).resolve()
-    lines += ["", f"DuckDB:       {data / 'confluence.duckdb'}", f"Parquet:      {data / 'lake'}/<asset>/window=YYYY-MM-DD/",
+    lines += ["",
+              f"DuckDB:       {data / 'confluence.duckdb'}",
+              f"Parquet:      {data / 'lake'}/<asset>/window=YYYY-MM-DD/",
               f"Attachments:  {data / 'attachments'}/<attachment id>",
-              f"Query it:     confluence-pipeline query \"SELECT title, modified_at FROM pages ORDER BY modified_at DESC LIMIT 5\""]
+              'Query it:     confluence-pipeline query "SELECT title, modified_at FROM pages ORDER BY modified_at DESC LIMIT 5"',
+              'Search it:    confluence-pipeline search "release checklist" --as admin@example.com']
     return "\n".join(lines)
 
 

@@ -59,12 +59,3 @@ def clean_stale_staging(lake_dir: Path) -> None:
     for staging in Path(lake_dir).glob(f"*/{STAGING}"):
         shutil.rmtree(staging, ignore_errors=True)
 
-
-def read_asset(lake_dir: Path, asset: str) -> pa.Table:
-    """Every landed row of one asset, with `window` from the directory names."""
-    root = Path(lake_dir) / asset
-    files = [p for p in root.glob("window=*/*.parquet")]
-    if not files:
-        return pa.table({})
-    return pa.concat_tables([pq.read_table(f).append_column("window", pa.array([f.parent.name[7:]] * pq.read_metadata(f).num_rows))
-                             for f in files], promote_options="default")
