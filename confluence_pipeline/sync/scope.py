@@ -57,21 +57,18 @@ def _date_condition(column: str, rng: DateRange, tz: ZoneInfo, params: list) -> 
 
 def _in_out(column_expr: str, values_in: list[str], values_out: list[str], params: list, *,
             list_column: str | None = None) -> str:
+    """`column_expr` among values_in (or, with `list_column`, any of its ancestors) and not among
+    values_out (nor any ancestor)."""
     parts = []
-    if values_in:
-        any_in = f"{column_expr} IN (SELECT unnest(?::VARCHAR[]))"
-        params.append(values_in)
+    for values, negate in ((values_in, False), (values_out, True)):
+        if not values:
+            continue
+        condition = f"{column_expr} IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(values)
         if list_column:
-            any_in = f"({any_in} OR list_has_any(coalesce({list_column}, []), ?::VARCHAR[]))"
-            params.append(values_in)
-        parts.append(any_in)
-    if values_out:
-        none_out = f"{column_expr} NOT IN (SELECT unnest(?::VARCHAR[]))"
-        params.append(values_out)
-        if list_column:
-            none_out = f"({none_out} AND NOT list_has_any(coalesce({list_column}, []), ?::VARCHAR[]))"
-            params.append(values_out)
-        parts.append(none_out)
+            condition += f" OR list_has_any(coalesce({list_column}, []), ?::VARCHAR[])"
+            params.append(values)
+        parts.append(f"NOT ({condition})" if negate else f"({condition})")
     return " AND ".join(parts) or "TRUE"
 
 
