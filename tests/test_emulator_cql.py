@@ -112,6 +112,19 @@ def test_types_a_query_can_match(cql, expected):
 
 
 @pytest.mark.parametrize("cql, expected", [
+    ("id in (100, 101)", {100, 101}),
+    ("id = att106 and type = attachment", {106}),
+    ("id in (100, 101) and id in (101, 102)", {101}),
+    ("id = 100 or content = 104", {100, 104}),
+    ("type = page and id not in (100)", None),
+    ("id = 100 or space = ENG", None),
+])
+def test_ids_a_query_can_match(cql, expected):
+    """Search looks these up instead of scanning the whole site (the connector's batched reads)."""
+    assert parse_cql(cql).numeric_ids == (None if expected is None else frozenset(expected))
+
+
+@pytest.mark.parametrize("cql, expected", [
     ("space = ENG", {"100", "101", "102", "103", "105", "att106"}),
     ("space.key = eng", {"100", "101", "102", "103", "105", "att106"}),
     ('space in (HR, "~alice")', {"104", "107"}),

@@ -227,10 +227,14 @@ def _find(ws: Workspace, query: CqlQuery, scope: _Scope, viewer: str | None, tz:
     predicate = query.bind(ws, tz=tz, now=now, user=viewer)
     found: list[Content] = []
     archived = 0
+    named: list[Content] | None = None  # `id in (...)`: look those up instead of scanning the site
+    if query.numeric_ids is not None:
+        named = [c for n in sorted(query.numeric_ids) for c in (ws.content.get(str(n)), ws.content.get(f"att{n}"))
+                 if c is not None]
     for type_ in CONTENT_TYPES:
         if query.types is not None and type_ not in query.types:
             continue
-        for item in ws.iter_type(type_):
+        for item in ws.iter_type(type_) if named is None else (c for c in named if c.type == type_):
             if item.status not in scope.statuses:
                 continue
             if item.container_id is not None:

@@ -210,6 +210,7 @@ class CqlQuery:
         self._where = where
         self.order = order  # (field, descending) pairs; empty: the default order
         self.types: frozenset[str] | None = _types_of(where)
+        self.numeric_ids: frozenset[int] | None = _ids_of(where)  # the only ids it can match (None: any)
 
     def bind(self, ws: Workspace, *, tz: ZoneInfo, now: datetime, user: str | None = None) -> Predicate:
         """A predicate for this query as `user` (an account id; None: anonymous) runs it in `tz`."""
@@ -496,6 +497,18 @@ def _types_of(node: _Node) -> frozenset[str] | None:
         return frozenset.intersection(*known) if known else None
     if isinstance(node, _Or):
         parts = [_types_of(child) for child in node.children]
+        return None if any(p is None for p in parts) else frozenset.union(*parts)
+    return None
+
+
+def _ids_of(node: _Node) -> frozenset[int] | None:
+    if isinstance(node, _Clause):
+        return frozenset(node.values) if node.field == "id" and node.op not in _NEGATIVE_OPS else None
+    if isinstance(node, _And):
+        known = [ids for ids in map(_ids_of, node.children) if ids is not None]
+        return frozenset.intersection(*known) if known else None
+    if isinstance(node, _Or):
+        parts = [_ids_of(child) for child in node.children]
         return None if any(p is None for p in parts) else frozenset.union(*parts)
     return None
 
