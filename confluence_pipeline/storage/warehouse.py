@@ -7,9 +7,11 @@ dies half-way leaves the file as it was before the run.
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import count
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -20,6 +22,9 @@ from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
           "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "VARCHAR[]": pa.list_(pa.string()), "DOUBLE": pa.float64()}
+# DuckDB's own memory; beyond it, joins, sorts and temporary tables spill to <file>.tmp, so with
+# the staged merges a full sync of any size stays within it. Raise it for speed on big sites.
+MEMORY_LIMIT = os.environ.get("CONFLUENCE_DUCKDB_MEMORY_LIMIT", "512MB")
 # The columns whose change makes an existing row count as "updated" in run metadata.
 _TRACKED = ("version", "status", "title", "parent_id", "space_id", "container_id", "deleted_at", "in_scope", "key",
             "name", "homepage_id")
@@ -55,12 +60,14 @@ class Warehouse:
         self.path = Path(path)
         self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._in_transaction = False
 
     def __enter__(self) -> "Warehouse":
         if not self.read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(str(self.path), read_only=self.read_only)
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         if not self.read_only:
             self.migrate()
         return self
@@ -97,57 +104,85 @@ class Warehouse:
     @contextmanager
     def transaction(self) -> Iterator["Warehouse"]:
         self.run("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield self
         except BaseException:
             self.run("ROLLBACK")
             raise
+        finally:
+            self._in_transaction = False
         self.run("COMMIT")
 
-    def upsert(self, table_name: str, rows: Sequence[dict[str, Any]]) -> WriteCounts:
-        """Insert new rows and update existing ones; a versioned table never goes back a version.
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """Statements that must apply together: inside the caller's transaction, or their own."""
+        if self._in_transaction:
+            yield
+        else:
+            with self.transaction():
+                yield
 
-        Only the columns the rows carry are written: a column that a later step fills (an
-        attachment's local_path, say) survives the next upsert of the same object. A column that
-        only some rows carry (a comment's author, known from its first version alone) keeps its
-        stored value where a row leaves it out.
-        """
-        table = TABLES[table_name]
+    def upsert(self, table_name: str, rows: Sequence[dict[str, Any]]) -> WriteCounts:
+        """Insert new rows and update existing ones (see `merge`): for the few rows at hand."""
         if not rows:
             return WriteCounts()
-        present = set().union(*(row.keys() for row in rows))
-        partial = present - set.intersection(*(set(row) for row in rows))
-        data = to_arrow(table, rows)
-        con = self.con
-        key = [f'"{k}"' for k in table.key]
-        order = 'ORDER BY "version" DESC NULLS LAST' if table.versioned else ""
-        con.register("incoming_raw", data)
+        staged = self.stage(table_name)
         try:
-            self.run(f"""CREATE OR REPLACE TEMP TABLE incoming AS
-                SELECT * EXCLUDE (rn) FROM (
-                    SELECT *, row_number() OVER (PARTITION BY {", ".join(key)} {order}) AS rn FROM incoming_raw)
-                WHERE rn = 1""")
+            staged.add(rows)
+            return self.merge(staged)
         finally:
-            con.unregister("incoming_raw")
+            staged.drop()
+
+    def stage(self, table_name: str) -> "Staged":
+        """A temporary table gathering rows for `table_name` batch by batch, to `merge` at once."""
+        return Staged(self, TABLES[table_name])
+
+    def merge(self, staged: "Staged") -> WriteCounts:
+        """Insert the staged rows that are new and replace those that are newer; a versioned table
+        never goes back a version, and of one id staged twice the higher version (else the later) wins.
+
+        Only the columns the rows carry are written: a column that a later step fills (an
+        attachment's local_path, say) survives the next merge of the same object. A column that
+        only some rows carry (a comment's author, known from its first version alone) keeps its
+        stored value where a row leaves it out.
+
+        Replacing is a delete and an insert of whole rows in set-based statements: DuckDB writes
+        large inserts to the file as it goes, where an update would hold every new value in memory
+        until the commit, so a full sync of any size runs in the same memory.
+        """
+        table = staged.table
+        if not staged.rows:
+            return WriteCounts()
+        present, partial = staged.present, staged.partial
+        key = [f'"{k}"' for k in table.key]
         join = " AND ".join(f"t.{k} = i.{k}" for k in key)
-        newer = "i.version >= t.version OR t.version IS NULL" if table.versioned else "TRUE"
+        rank = 'struct_pack(v := coalesce("version", -1), r := "_rid")' if table.versioned else '"_rid"'
+        newer = "t.{0} IS NULL OR i.version >= t.version OR t.version IS NULL" if table.versioned else "TRUE"
         tracked = [c for c in _TRACKED if c in table.column_names and c in present]
         changed = " OR ".join(f'(i."{c}" IS DISTINCT FROM t."{c}"'
                               + (f' AND i."{c}" IS NOT NULL)' if c in partial else ")") for c in tracked) or "FALSE"
-        total, inserted, updated = con.execute(f"""
-            SELECT count(*), count(*) FILTER (WHERE t.{key[0]} IS NULL),
-                   count(*) FILTER (WHERE t.{key[0]} IS NOT NULL AND ({newer}) AND ({changed}))
-            FROM incoming i LEFT JOIN "{table.name}" t ON {join}""").fetchall()[0]
-        cols = [c for c in table.column_names if c in present or c in table.key]
-        updates = ", ".join(f'"{c}" = coalesce(excluded."{c}", "{table.name}"."{c}")' if c in partial
-                            else f'"{c}" = excluded."{c}"' for c in cols if c not in table.key)
-        where = (f'WHERE excluded.version >= "{table.name}".version OR "{table.name}".version IS NULL'
-                 if table.versioned else "")
-        self.run(f"""INSERT INTO "{table.name}" ({", ".join(f'"{c}"' for c in cols)})
-            SELECT {", ".join(f'"{c}"' for c in cols)} FROM incoming
-            ON CONFLICT ({", ".join(key)}) DO UPDATE SET {updates} {where}""")
-        self.run("DROP TABLE incoming")
-        return WriteCounts(inserted, updated, total - inserted - updated)
+
+        def value(column: str) -> str:
+            if column in table.key or (column in present and column not in partial):
+                return f'i."{column}"'
+            return f'coalesce(i."{column}", t."{column}")' if column in present else f't."{column}"'
+
+        columns = ", ".join(f'"{c}"' for c in table.column_names)
+        with self._atomic():
+            self.run(f"""CREATE OR REPLACE TEMP TABLE merging AS
+                WITH winners AS (SELECT arg_max("_rid", {rank}) AS "_rid" FROM "{staged.name}" GROUP BY {", ".join(key)})
+                SELECT {", ".join(f'{value(c)} AS "{c}"' for c in table.column_names)},
+                       t.{key[0]} IS NULL AS "_new", ({changed}) AS "_changed"
+                FROM "{staged.name}" i SEMI JOIN winners w ON w."_rid" = i."_rid"
+                LEFT JOIN "{table.name}" t ON {join}
+                WHERE {newer.format(key[0])}""")
+            inserted, updated = self.run('SELECT count(*) FILTER ("_new"), count(*) FILTER (NOT "_new" AND "_changed") '
+                                         "FROM merging")[0]
+            self.run(f'DELETE FROM "{table.name}" t USING merging i WHERE {join} AND NOT i."_new"')
+            self.run(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM merging')
+            self.run("DROP TABLE merging")
+        return WriteCounts(inserted, updated, staged.keys() - inserted - updated)
 
     def mark(self, table_name: str, ids: Iterable[str], *, status: str | None = None,
              deleted_at: datetime | None = None, in_scope: bool | None = None, key: str = "id") -> int:
@@ -189,3 +224,50 @@ class Warehouse:
 
     def count(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
         return int(self.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE {where}', list(params)).fetchall()[0][0])
+
+
+_STAGED = count(1)
+
+
+class Staged:
+    """Rows bound for one table, gathered in a temporary table batch by batch (`add`), then
+    written by `Warehouse.merge`. Add outside a transaction: a temporary table spills to disk
+    beyond DuckDB's memory limit, where a transaction's own appends stay in memory; and it
+    vanishes with the connection, so a run that dies leaves nothing behind."""
+
+    def __init__(self, wh: Warehouse, table: Table) -> None:
+        self.wh, self.table = wh, table
+        self.name = f"staged_{table.name}_{next(_STAGED)}"
+        self.rows = 0
+        self.present: set[str] = set()  # columns some row carried
+        self._carried_by_all: set[str] | None = None
+        cols = ", ".join(f'"{c}" {t}' for c, t in table.columns)
+        wh.run(f'CREATE TEMP TABLE "{self.name}" ({cols}, "_rid" BIGINT)')
+
+    @property
+    def partial(self) -> set[str]:
+        """Columns that some rows carried and others left out."""
+        return self.present - (self._carried_by_all or set())
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        for row in rows:
+            self.present.update(row)
+            self._carried_by_all = set(row) if self._carried_by_all is None else self._carried_by_all & row.keys()
+        data = to_arrow(self.table, rows).append_column(
+            "_rid", pa.array(range(self.rows, self.rows + len(rows)), pa.int64()))
+        self.wh.con.register("staged_batch", data)
+        try:
+            self.wh.run(f'INSERT INTO "{self.name}" SELECT * FROM staged_batch')
+        finally:
+            self.wh.con.unregister("staged_batch")
+        self.rows += len(rows)
+
+    def keys(self) -> int:
+        """How many distinct objects are staged."""
+        key = ", ".join(f'"{k}"' for k in self.table.key)
+        return int(self.wh.run(f'SELECT count(*) FROM (SELECT DISTINCT {key} FROM "{self.name}")')[0][0])
+
+    def drop(self) -> None:
+        self.wh.run(f'DROP TABLE IF EXISTS "{self.name}"')

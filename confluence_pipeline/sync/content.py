@@ -48,7 +48,7 @@ from ..storage.lake import LakeWriter, clean_stale_staging
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts, to_arrow
 from . import rows as R
-from .scope import apply_scope, refresh_tree, scope_spaces
+from .scope import apply_scope, refresh_tree, spaces_in_scope
 from .windows import EPOCH, TimeRange, Windows, window_start
 
 OVERLAP = timedelta(minutes=5)  # re-read before the watermark: listings are eventually consistent
@@ -191,8 +191,7 @@ def _space_batches(ctx: SyncContext, wh: Warehouse) -> list[list[str] | None]:
     filters = ctx.settings.filters
     if not filters.space_keys_in and not filters.space_keys_not_in:
         return [None]
-    scope_spaces(wh, filters)
-    ids = sorted(wh.ids("spaces", "in_scope AND deleted_at IS NULL"), key=int)
+    ids = spaces_in_scope(wh, filters)
     return [ids[i:i + 100] for i in range(0, len(ids), 100)]
 
 
@@ -215,8 +214,7 @@ def _listed(ctx: SyncContext, wh: Warehouse, listing: Listing, fetch: Callable[.
                     break
                 yield item
         except PermissionDenied as exc:
-            spaces = batch if batch is not None else sorted(wh.ids("spaces", "in_scope AND deleted_at IS NULL"),
-                                                            key=int)
+            spaces = batch if batch is not None else spaces_in_scope(wh, ctx.settings.filters)
             if listing.per_space and len(spaces) > 1:
                 pending[:0] = [spaces[:len(spaces) // 2], spaces[len(spaces) // 2:]]
             else:
@@ -277,10 +275,12 @@ def _fetch_bounds(ctx: SyncContext, wh: Warehouse, asset: str, rng: TimeRange) -
 
 
 class _Writer:
-    """Rows in batches: landing Parquet (staged) and DuckDB upserts inside one transaction."""
+    """Fetched rows in batches: landing Parquet (staged) and a warehouse staging table, filled
+    outside the transaction and merged inside it, so memory holds one batch whatever the run's size."""
 
     def __init__(self, wh: Warehouse, lake: LakeWriter, table: str, report: AssetReport) -> None:
         self.wh, self.lake, self.table, self.report = wh, lake, table, report
+        self.staged = wh.stage(table)
         self.buffer: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
@@ -298,8 +298,14 @@ class _Writer:
             by_window.setdefault(row.get("window_key") or "unknown", []).append(row)
         for window, rows in by_window.items():
             self.lake.add(window, to_arrow(schema, rows))
-        self.report.counts += self.wh.upsert(self.table, self.buffer)
+        self.staged.add(self.buffer)
         self.buffer = []
+
+    def merge(self) -> None:
+        """Write what was fetched into the table: call inside the run's transaction."""
+        self.flush()
+        self.report.counts += self.wh.merge(self.staged)
+        self.staged.drop()
 
 
 def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
@@ -313,12 +319,13 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
         clean_stale_staging(ctx.data_dir / "lake")
         lake = LakeWriter(ctx.data_dir / "lake", asset, run_id, whole_windows)
         try:
+            writer = _Writer(wh, lake, asset, report)
+            for listing in LISTINGS[asset]:
+                for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
+                    writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
             with wh.transaction():
-                writer = _Writer(wh, lake, asset, report)
+                writer.merge()
                 for listing in LISTINGS[asset]:
-                    for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
-                        writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
-                    writer.flush()
                     report.deleted += _sync_trash(ctx, wh, listing, report)
                 if asset == "pages":
                     report.counts += _mend_tree(ctx, wh, "pages")
@@ -481,7 +488,11 @@ def _cql_space_clauses(ctx: SyncContext, wh: Warehouse) -> list[str]:
     if batches == [None]:
         return [""]
     keys = dict(wh.run("SELECT id, key FROM spaces"))
-    return [" and space in ({})".format(",".join(f'"{keys[space_id]}"' for space_id in batch)) for batch in batches]
+    return [f" and space in ({_cql_keys(keys[space_id] for space_id in batch)})" for batch in batches]
+
+
+def _cql_keys(keys: Iterable[str]) -> str:
+    return ",".join(f'"{key}"' for key in keys)
 
 
 def _folders_by_ids(ctx: SyncContext, ids: list[str]) -> Iterator[ContentV1]:
@@ -500,14 +511,14 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         if since > EPOCH:
             cql += f' and lastmodified >= "{cql_date(since - CQL_OVERLAP, timezone.utc)}"'
         try:
+            writer = _Writer(wh, lake, "folders", report)
+            for space_clause in _cql_space_clauses(ctx, wh):
+                for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
+                    row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
+                    if row["modified_at"] and since <= row["modified_at"] < until:
+                        writer.add(row)
             with wh.transaction():
-                writer = _Writer(wh, lake, "folders", report)
-                for space_clause in _cql_space_clauses(ctx, wh):
-                    for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
-                        row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
-                        if row["modified_at"] and since <= row["modified_at"] < until:
-                            writer.add(row)
-                writer.flush()
+                writer.merge()
                 report.counts += _mend_tree(ctx, wh, "folders")
                 report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
                 if rng.includes_now(ctx.now):
@@ -538,21 +549,23 @@ def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
 
 def _replace_labels(ctx: SyncContext, wh: Warehouse, ids: list[str], report: AssetReport) -> None:
     """Read the labels of `ids` (250 per CQL call) and replace each item's label set whole, so
-    labels removed from an item disappear."""
-    windows = dict(wh.run("SELECT id, window_key FROM pages WHERE id IN (SELECT unnest(?)) UNION ALL "
-                          "SELECT id, window_key FROM blogposts WHERE id IN (SELECT unnest(?))", [ids, ids]))
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(ids), 250):
-        batch = ids[start:start + 250]
-        for content in _search(ctx, f"id in ({','.join(batch)})", ("content.metadata.labels",)):
-            rows.extend(R.label_rows(content, ctx.now, windows.get(content.id)))
-    report.fetched += len(rows)
-    old = set(wh.run("SELECT content_id, label_id FROM labels WHERE content_id IN (SELECT unnest(?))", [ids]))
-    new = {(r["content_id"], r["label_id"]) for r in rows}
-    wh.run("DELETE FROM labels WHERE content_id IN (SELECT unnest(?))", [ids])
-    wh.upsert("labels", rows)
-    report.counts += WriteCounts(inserted=len(new - old), unchanged=len(new & old))
-    report.deleted += len(old - new)
+    labels removed from an item disappear. Written every FLUSH_ROWS items: memory stays flat."""
+    for start in range(0, len(ids), FLUSH_ROWS):
+        batch = ids[start:start + FLUSH_ROWS]
+        windows = dict(wh.run("SELECT id, window_key FROM pages WHERE id IN (SELECT unnest(?)) UNION ALL "
+                              "SELECT id, window_key FROM blogposts WHERE id IN (SELECT unnest(?))", [batch, batch]))
+        rows: list[dict[str, Any]] = []
+        for call in range(0, len(batch), 250):
+            cql = f"id in ({','.join(batch[call:call + 250])})"
+            for content in _search(ctx, cql, ("content.metadata.labels",)):
+                rows.extend(R.label_rows(content, ctx.now, windows.get(content.id)))
+        report.fetched += len(rows)
+        old = set(wh.run("SELECT content_id, label_id FROM labels WHERE content_id IN (SELECT unnest(?))", [batch]))
+        new = {(r["content_id"], r["label_id"]) for r in rows}
+        wh.run("DELETE FROM labels WHERE content_id IN (SELECT unnest(?))", [batch])
+        wh.upsert("labels", rows)
+        report.counts += WriteCounts(inserted=len(new - old), unchanged=len(new & old))
+        report.deleted += len(old - new)
 
 
 # -- reconciliation --------------------------------------------------------------------------------------

@@ -72,11 +72,19 @@ def _in_out(column_expr: str, values_in: list[str], values_out: list[str], param
     return " AND ".join(parts) or "TRUE"
 
 
-def scope_spaces(wh: Warehouse, filters: SyncFilters) -> None:
-    """Mark every stored space in or out of the space-key filters (keys are case-sensitive)."""
+def spaces_in_scope(wh: Warehouse, filters: SyncFilters) -> list[str]:
+    """Ids of the stored, live spaces the space-key filters let in (keys are case-sensitive)."""
     params: list = []
     space_ok = _in_out("s.key", filters.space_keys_in, filters.space_keys_not_in, params)
-    wh.run(f"UPDATE spaces s SET in_scope = ({space_ok})", params)
+    return [row[0] for row in wh.run(f"SELECT id FROM spaces s WHERE deleted_at IS NULL AND ({space_ok}) "
+                                     "ORDER BY id::BIGINT", params)]
+
+
+def scope_spaces(wh: Warehouse, filters: SyncFilters) -> None:
+    """Mark every stored space in or out of the space-key filters."""
+    params: list = []
+    space_ok = _in_out("s.key", filters.space_keys_in, filters.space_keys_not_in, params)
+    wh.run(f"UPDATE spaces s SET in_scope = ({space_ok}) WHERE in_scope IS DISTINCT FROM ({space_ok})", params * 2)
 
 
 def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, int]:
@@ -89,19 +97,20 @@ def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, 
         modified = _date_condition(f"{table}.modified_at", filters.modified, tz, params)
         created = _date_condition(f"{table}.created_at", filters.created, tz, params)
         wh.run(f"""
-            UPDATE {table} SET in_scope = coalesce(s.in_scope, FALSE) AND ({ids}) AND ({modified}) AND ({created})
-            FROM (SELECT t.id, sp.in_scope FROM {table} t LEFT JOIN spaces sp ON sp.id = t.space_id) s
-            WHERE {table}.id = s.id""", params)
+            UPDATE {table} SET in_scope = s.in_scope
+            FROM (SELECT {table}.id, coalesce(sp.in_scope, FALSE) AND ({ids}) AND ({modified}) AND ({created}) AS in_scope
+                  FROM {table} LEFT JOIN spaces sp ON sp.id = {table}.space_id) s
+            WHERE {table}.id = s.id AND {table}.in_scope IS DISTINCT FROM s.in_scope""", params)
 
     content("pages", filters.page_ids_in, filters.page_ids_not_in, tree=True)
     content("folders", filters.page_ids_in, filters.page_ids_not_in, tree=True)
     content("blogposts", filters.blogpost_ids_in, filters.blogpost_ids_not_in, tree=False)
     for table in ("comments", "attachments"):
         wh.run(f"""
-            UPDATE {table} SET in_scope = coalesce(c.in_scope, FALSE)
-            FROM (SELECT t.id, coalesce(p.in_scope, b.in_scope) AS in_scope FROM {table} t
+            UPDATE {table} SET in_scope = c.in_scope
+            FROM (SELECT t.id, coalesce(p.in_scope, b.in_scope, FALSE) AS in_scope FROM {table} t
                   LEFT JOIN pages p ON t.container_type = 'page' AND p.id = t.container_id
                   LEFT JOIN blogposts b ON t.container_type = 'blogpost' AND b.id = t.container_id) c
-            WHERE {table}.id = c.id""")
+            WHERE {table}.id = c.id AND {table}.in_scope IS DISTINCT FROM c.in_scope""")
     return {t: wh.count(t, "in_scope = FALSE") for t in ("spaces", "pages", "folders", "blogposts", "comments",
                                                           "attachments")}
