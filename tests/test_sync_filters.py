@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.model import Content, Workspace
 from conftest import ANCHOR, WINDOWED, Pipeline, differences, expected_rows, stored_rows
 
@@ -125,3 +126,36 @@ def test_each_filter_and_operator_and_changing_them(pipeline):
     with pipeline.warehouse() as wh:
         assert differences(expected_rows(ws), stored_rows(wh)) == {}
         assert all(wh.count(t, "NOT in_scope") == 0 for t in SCOPED)
+
+
+def test_a_page_moved_to_a_space_outside_the_filter_leaves_the_scope(pipeline):
+    """The listings by space id no longer show a page moved away: the next run still sees that it
+    left, with its subtree, and marks it out of scope (kept, with its new space)."""
+    ws = pipeline.emu.ws
+    spaces = sorted((s for s in ws.spaces.values() if s.status == "current" and s.type == "global"),
+                    key=lambda s: -sum(c.space_id == s.id for c in ws.content.values()))
+    kept, outside = spaces[0], spaces[1]
+    filters = {"space_keys_in": [kept.key]}
+    pipeline.configure(filters=filters, timezone_name=TZ.key)
+    assert all(r.success for r in pipeline.sync())
+    mover = _tree_root(ws, kept.id)
+    subtree = {c.id for c in ws.content.values() if c.type == "page" and mover in ws.ancestors(c)}
+    mutations.move(ws, mover.id, space_id=outside.id)
+
+    assert pipeline.materialize(WINDOWED, pipeline.today(), pipeline.today()).success
+    assert_scope(pipeline, filters)
+    with pipeline.warehouse() as wh:
+        rows = wh.run("SELECT id, space_id, in_scope FROM pages WHERE id IN (SELECT unnest(?))",
+                      [sorted(subtree | {mover.id})])
+    assert {r[0] for r in rows} == subtree | {mover.id}
+    assert {(space_id, in_scope) for _, space_id, in_scope in rows} == {(outside.id, False)}
+
+    # with the filters changed too, the next run reads its spaces from the beginning: the same holds
+    second = _tree_root(ws, kept.id)
+    mutations.move(ws, second.id, space_id=outside.id)
+    filters = {"space_keys_in": [kept.key, "NO-SUCH-SPACE"]}
+    pipeline.configure(filters=filters, timezone_name=TZ.key)
+    assert pipeline.materialize(WINDOWED, pipeline.today(), pipeline.today()).success
+    assert_scope(pipeline, filters)
+    with pipeline.warehouse() as wh:
+        assert wh.run("SELECT space_id, in_scope FROM pages WHERE id = ?", [second.id]) == [(outside.id, False)]

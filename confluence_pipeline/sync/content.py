@@ -326,6 +326,7 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
             with wh.transaction():
                 writer.merge()
                 for listing in LISTINGS[asset]:
+                    report.counts += _moved_out(ctx, wh, listing, since, until, report)
                     report.deleted += _sync_trash(ctx, wh, listing, report)
                 if asset == "pages":
                     report.counts += _mend_tree(ctx, wh, "pages")
@@ -388,6 +389,36 @@ def _mend_tree(ctx: SyncContext, wh: Warehouse, table: str) -> WriteCounts:
         if folders:
             counts["folders"] += wh.upsert("folders", [R.folder_row(item, ctx.windows, ctx.now, ctx.site_url)
                                                        for item in _folders_by_ids(ctx, folders)])
+
+
+def _moved_out(ctx: SyncContext, wh: Warehouse, listing: Listing, since: datetime, until: datetime,
+               report: AssetReport) -> WriteCounts:
+    """Stored pages and blog posts moved into a space the space filter leaves out: the listings
+    by space id no longer show them, so they are found here and read again by id (for
+    `apply_scope` to mark them out of scope, and `_mend_tree` to move their descendants along).
+
+    A run from the beginning listed every space in scope up to `until`, so what it stores in
+    scope from before then and did not see this run has left (or is in the trash, which
+    `_sync_trash` reads next). A run from a
+    watermark asks CQL what changed outside the filter since then: one call while few did."""
+    filters = ctx.settings.filters
+    if listing.by_ids is None or not (filters.space_keys_in or filters.space_keys_not_in) or report.failures:
+        return WriteCounts()
+    table = listing.table
+    if since <= EPOCH:
+        candidates = wh.ids(table, "in_scope AND status IN ('current', 'archived') AND modified_at < ? "
+                                   "AND synced_at <> ?", [until, ctx.now])
+    else:
+        outside = [f"space {op} ({_cql_keys(keys)})"
+                   for op, keys in (("in", filters.space_keys_not_in), ("not in", filters.space_keys_in)) if keys]
+        cql = (f"type = {table.removesuffix('s')} and ({' or '.join(outside)})"
+               f' and lastmodified >= "{cql_date(since - CQL_OVERLAP, timezone.utc)}"')
+        changed = {content.id for content in _search(ctx, cql, ())}
+        candidates = wh.ids(table, "in_scope AND id IN (SELECT unnest(?::VARCHAR[]))", [sorted(changed)])
+    if not candidates:
+        return WriteCounts()
+    items = listing.by_ids(ctx.client, sorted(candidates, key=int))
+    return wh.upsert(table, [listing.to_row(item, ctx.windows, ctx.now, ctx.site_url) for item in items])
 
 
 def _sync_trash(ctx: SyncContext, wh: Warehouse, listing: Listing, report: AssetReport) -> int:
