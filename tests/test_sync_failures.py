@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.emulator.http import Forbidden
+from confluence_pipeline.storage.lake import LakeWriter
 from conftest import WINDOWED, Pipeline, assert_attachment_files, assert_equals_site, make_pipeline, today
 
 
@@ -170,3 +171,30 @@ def test_a_space_that_fails_is_reported_and_the_others_are_synced(pipeline, monk
     assert checks[("pages", "last_sync_complete")] is True
     assert pipeline.state("watermark:pages") > watermark
     assert_equals_site(pipeline)
+
+
+def test_a_run_killed_between_its_commit_and_its_landing_files_has_them_published_next_run(pipeline,
+                                                                                          monkeypatch):
+    """The transaction records what is to publish: the next run of the asset finishes it."""
+    assert all(r.success for r in pipeline.sync())
+    edited, created = change_some_content(pipeline.emu)
+
+    def killed(self: LakeWriter) -> None:
+        raise RuntimeError("killed after the commit, before the publish")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LakeWriter, "commit", killed)
+        assert not pipeline.materialize(["pages"], today(), today(), raise_on_error=False).success
+    with pipeline.warehouse() as wh:  # committed
+        assert wh.count("pages", "id = ?", [created]) == 1
+    assert (created, 1) not in landed_versions(pipeline, "pages")
+    staged = {p.name for p in (pipeline.data_dir / "lake" / "pages").glob("_staging/*/window=*/*.parquet")}
+    assert staged
+
+    assert pipeline.materialize(["pages"], today(), today()).success
+    assert staged <= {p.name for p in (pipeline.data_dir / "lake" / "pages").glob("window=*/*.parquet")}
+    landed = landed_versions(pipeline, "pages")
+    assert landed[(created, 1)] and landed[(edited, pipeline.emu.ws.content[edited].version.number)]
+    assert not list((pipeline.data_dir / "lake").glob("*/_staging/*"))
+    with pipeline.warehouse() as wh:
+        assert wh.get_state("lake_publish:pages") is None

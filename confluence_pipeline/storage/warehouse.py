@@ -171,7 +171,8 @@ class Warehouse:
         columns = ", ".join(f'"{c}"' for c in table.column_names)
         with self._atomic():
             self.run(f"""CREATE OR REPLACE TEMP TABLE merging AS
-                WITH winners AS (SELECT arg_max("_rid", {rank}) AS "_rid" FROM "{staged.name}" GROUP BY {", ".join(key)})
+                WITH winners AS (
+                    SELECT arg_max("_rid", {rank}) AS "_rid" FROM "{staged.name}" GROUP BY {", ".join(key)})
                 SELECT {", ".join(f'{value(c)} AS "{c}"' for c in table.column_names)},
                        t.{key[0]} IS NULL AS "_new", ({changed}) AS "_changed"
                 FROM "{staged.name}" i SEMI JOIN winners w ON w."_rid" = i."_rid"

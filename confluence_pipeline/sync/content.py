@@ -32,7 +32,6 @@ demo and the reconciliation schedule.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,7 +43,7 @@ from ..confluence.cql import cql_date
 from ..confluence.errors import ConfluenceError, NotFound, PermissionDenied
 from ..confluence.models import Attachment, ContentV1
 from ..settings import Settings
-from ..storage.lake import LakeWriter, clean_stale_staging
+from ..storage.lake import LakeWriter, landing
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts, to_arrow
 from . import rows as R
@@ -311,14 +310,11 @@ class _Writer:
 def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
     """Fetch pages, blog posts, comments or attachments modified in `rng` and store them."""
     report = AssetReport(asset, windows=rng.keys)
-    run_id = uuid.uuid4().hex[:12]
     with _Measure(ctx, report), ctx.warehouse() as wh:
         since, until = _fetch_bounds(ctx, wh, asset, rng)
         report.since = since
         whole_windows = set() if since > rng.start else set(rng.keys)
-        clean_stale_staging(ctx.data_dir / "lake")
-        lake = LakeWriter(ctx.data_dir / "lake", asset, run_id, whole_windows)
-        try:
+        with landing(wh, ctx.data_dir / "lake", asset, whole_windows) as lake:
             writer = _Writer(wh, lake, asset, report)
             for listing in LISTINGS[asset]:
                 for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
@@ -337,10 +333,7 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
                 wh.set_state(f"failures:{asset}", report.failures)
                 if rng.includes_now(ctx.now) and listed_all:
                     _advance_watermark(ctx, wh, asset, since)
-        except BaseException:
-            lake.abort()
-            raise
-        lake.commit()
+                lake.record(wh)
     return report
 
 
@@ -533,15 +526,13 @@ def _folders_by_ids(ctx: SyncContext, ids: list[str]) -> Iterator[ContentV1]:
 
 def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
     report = AssetReport("folders", windows=rng.keys)
-    run_id = uuid.uuid4().hex[:12]
     with _Measure(ctx, report), ctx.warehouse() as wh:
         since, until = _fetch_bounds(ctx, wh, "folders", rng)
         report.since = since
-        lake = LakeWriter(ctx.data_dir / "lake", "folders", run_id, set() if since > rng.start else set(rng.keys))
         cql = "type = folder"
         if since > EPOCH:
             cql += f' and lastmodified >= "{cql_date(since - CQL_OVERLAP, timezone.utc)}"'
-        try:
+        with landing(wh, ctx.data_dir / "lake", "folders", set() if since > rng.start else set(rng.keys)) as lake:
             writer = _Writer(wh, lake, "folders", report)
             for space_clause in _cql_space_clauses(ctx, wh):
                 for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
@@ -554,10 +545,7 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
                 report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
                 if rng.includes_now(ctx.now):
                     _advance_watermark(ctx, wh, "folders", since)
-        except BaseException:
-            lake.abort()
-            raise
-        lake.commit()
+                lake.record(wh)
     return report
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -33,7 +32,7 @@ from typing import Any, Iterable
 from ..confluence.client import RESTRICTION_BATCH, RESTRICTION_EXPAND
 from ..confluence.errors import ApiError, NotFound, PermissionDenied
 from ..confluence.models import AuditRecord, ContentRestriction, ContentV1
-from ..storage.lake import LakeWriter
+from ..storage.lake import landing
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts, to_arrow
 from .content import AssetReport, SyncContext, _Measure
@@ -410,8 +409,7 @@ def sync_audit(ctx: SyncContext, rng: TimeRange) -> DirectoryReport:
             row = audit_row(record, ctx.windows.key(record.creation_date), ctx.now)
             rows[row["id"]] = row
         report.fetched = len(records)
-        lake = LakeWriter(ctx.data_dir / "lake", "audit_log", uuid.uuid4().hex[:12], set(rng.keys))
-        try:
+        with landing(wh, ctx.data_dir / "lake", "audit_log", set(rng.keys)) as lake:
             by_window: dict[str, list[dict[str, Any]]] = {}
             for row in rows.values():
                 by_window.setdefault(row["window_key"], []).append(row)
@@ -420,9 +418,6 @@ def sync_audit(ctx: SyncContext, rng: TimeRange) -> DirectoryReport:
             with wh.transaction():
                 report.counts, report.deleted = _replace(wh, "audit_log", "window_key", rng.keys, list(rows.values()))
                 wh.set_state("audit:access", {"ok": True, "detail": "", "at": ctx.now.isoformat()})
-        except BaseException:
-            lake.abort()
-            raise
-        lake.commit()
+                lake.record(wh)
         report.extra = {"audit_access": True, "duplicates_dropped": len(records) - len(rows)}
     return report

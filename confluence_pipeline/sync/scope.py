@@ -98,7 +98,8 @@ def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, 
         created = _date_condition(f"{table}.created_at", filters.created, tz, params)
         wh.run(f"""
             UPDATE {table} SET in_scope = s.in_scope
-            FROM (SELECT {table}.id, coalesce(sp.in_scope, FALSE) AND ({ids}) AND ({modified}) AND ({created}) AS in_scope
+            FROM (SELECT {table}.id,
+                         coalesce(sp.in_scope, FALSE) AND ({ids}) AND ({modified}) AND ({created}) AS in_scope
                   FROM {table} LEFT JOIN spaces sp ON sp.id = {table}.space_id) s
             WHERE {table}.id = s.id AND {table}.in_scope IS DISTINCT FROM s.in_scope""", params)
 
