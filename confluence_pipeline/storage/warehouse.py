@@ -158,7 +158,7 @@ class Warehouse:
         key = [f'"{k}"' for k in table.key]
         join = " AND ".join(f"t.{k} = i.{k}" for k in key)
         rank = 'struct_pack(v := coalesce("version", -1), r := "_rid")' if table.versioned else '"_rid"'
-        newer = "t.{0} IS NULL OR i.version >= t.version OR t.version IS NULL" if table.versioned else "TRUE"
+        newer = f"t.{key[0]} IS NULL OR i.version >= t.version OR t.version IS NULL" if table.versioned else "TRUE"
         tracked = [c for c in _TRACKED if c in table.column_names and c in present]
         changed = " OR ".join(f'(i."{c}" IS DISTINCT FROM t."{c}"'
                               + (f' AND i."{c}" IS NOT NULL)' if c in partial else ")") for c in tracked) or "FALSE"
@@ -177,7 +177,7 @@ class Warehouse:
                        t.{key[0]} IS NULL AS "_new", ({changed}) AS "_changed"
                 FROM "{staged.name}" i SEMI JOIN winners w ON w."_rid" = i."_rid"
                 LEFT JOIN "{table.name}" t ON {join}
-                WHERE {newer.format(key[0])}""")
+                WHERE {newer}""")
             inserted, updated = self.run('SELECT count(*) FILTER ("_new"), count(*) FILTER (NOT "_new" AND "_changed") '
                                          "FROM merging")[0]
             self.run(f'DELETE FROM "{table.name}" t USING merging i WHERE {join} AND NOT i."_new"')
