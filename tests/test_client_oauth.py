@@ -141,6 +141,8 @@ def test_full_3lo_flow_through_the_consent_page_then_reading_through_the_gateway
         assert client.root_url == f"{emu.base_url}/ex/confluence/{emu.cloud_id}"
         spaces = list(client.spaces())
         assert spaces and all(s.key for s in spaces)
+        # the account that granted the token, which the access model treats as the syncing account
+        assert client.current_user().account_id == emu.auth.consent_account_id
         assert logout(store) is True and status(store) == {"logged_in": False, "token_file": str(store.path)}
     finally:
         emu.stop()

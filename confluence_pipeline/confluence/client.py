@@ -134,6 +134,7 @@ OPERATIONS: dict[str, Operation] = {
     "getGroupMembershipsForUser": _v1("/user/memberof", 2),
     "searchUser": _v1("/search/user", 2),
     "getBulkUserLookup": _v1("/user/bulk", 2),
+    "getCurrentUser": _v1("/user/current", 2),
     "getAuditRecords": _v1("/audit"),
     # sic: the spec's operationId
     "downloadAttatchment": _v1("/content/{id}/child/attachment/{attachmentId}/download"),
@@ -722,6 +723,10 @@ class ConfluenceClient:
                                     weight=operation.weight)
             for item in body.get("results") or []:
                 yield User.model_validate(item)
+
+    def current_user(self) -> UserV1:
+        """The account these credentials act as (in OAuth mode, the user who granted the token)."""
+        return self._get("getCurrentUser", UserV1)
 
     def users_v1(self, account_ids: Iterable[str]) -> Iterator[UserV1]:
         """Users by account id via v1 user/bulk, 100 per call (it drops ids beyond 100)."""

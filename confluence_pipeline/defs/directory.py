@@ -32,17 +32,6 @@ def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> d
                                         timezone=content_partitions.timezone, end_offset=content_partitions.end_offset)
 
 
-def sync_account_email(confluence: ConfluenceResource) -> str | None:
-    """The email of the account the pipeline reads as, where the configuration tells it."""
-    if confluence.mode == "api_token":
-        return confluence.email or None
-    if confluence.mode == "demo":
-        from ..emulator.app import DEFAULT_EMAIL
-
-        return DEFAULT_EMAIL
-    return None  # OAuth: the token store does not say which account granted it
-
-
 def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition) -> list[dg.AssetsDefinition]:
     common = dict(group_name="directory", pool=POOL, kinds={"duckdb"})
 
@@ -79,7 +68,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         """Every user the site lists and every account named in content, groups and permissions:
         display name, email when visible, account type (atlassian = licensed), status."""
         ctx = _context(confluence, pipeline, context.log.info)
-        return _result(sync_users(ctx, sync_account_email(confluence)))
+        return _result(sync_users(ctx))
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
               **{**common, "kinds": {"duckdb", "parquet"}})

@@ -323,11 +323,17 @@ _KNOWN_ACCOUNTS = """
     UNION SELECT unnest([author_id, version_author_id]) FROM attachments"""
 
 
-def sync_users(ctx: SyncContext, sync_account_email: str | None) -> DirectoryReport:
+def sync_users(ctx: SyncContext) -> DirectoryReport:
     """Every user the site lists, and every account id found in content and permissions, read
-    in bulk. `sync_account_email` marks the account the pipeline syncs as (None: unknown)."""
+    in bulk; the account the pipeline syncs as (user/current) is marked `is_sync_account`."""
     report = DirectoryReport("users")
     with _Measure(ctx, report), ctx.warehouse() as wh:
+        try:
+            sync_account: str | None = ctx.client.current_user().account_id
+        except SKIPPABLE as exc:
+            sync_account = None
+            report.failures.append(f"the syncing account could not be identified ({exc}): its own access is "
+                                   "decided like anyone else's")
         v1_emails: dict[str, str] = {}
         listed = True
         try:
@@ -338,7 +344,7 @@ def sync_users(ctx: SyncContext, sync_account_email: str | None) -> DirectoryRep
             listed = False
             report.failures.append(f"user search: {exc} (users are still read from the ids found in content, "
                                    "groups and permissions; none is marked deleted)")
-        ids = set(v1_emails) | {r[0] for r in wh.run(_KNOWN_ACCOUNTS) if r[0]}
+        ids = set(v1_emails) | {r[0] for r in wh.run(_KNOWN_ACCOUNTS) if r[0]} | ({sync_account} - {None})
         rows = []
         for user in ctx.client.users(sorted(ids)):
             email = user.email or v1_emails.get(user.account_id) or None
@@ -347,13 +353,9 @@ def sync_users(ctx: SyncContext, sync_account_email: str | None) -> DirectoryRep
                          "account_status": user.account_status, "active": user.account_status == "active",
                          "is_external_collaborator": user.is_external_collaborator,
                          "personal_space_id": user.personal_space_id,
-                         "is_sync_account": bool(sync_account_email and email
-                                                 and email.lower() == sync_account_email.lower()),
+                         "is_sync_account": user.account_id == sync_account,
                          "synced_at": ctx.now, "deleted_at": None})
         report.fetched = len(rows)
-        if sync_account_email and not any(r["is_sync_account"] for r in rows):
-            report.failures.append(f"no user has the syncing account's email {sync_account_email}: its own "
-                                   "access is decided like anyone else's")
         with wh.transaction():
             report.counts = wh.upsert("users", rows)
             if listed:
