@@ -32,6 +32,7 @@ demo and the reconciliation schedule.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -53,6 +54,7 @@ from .windows import EPOCH, TimeRange, Windows, window_start
 OVERLAP = timedelta(minutes=5)  # re-read before the watermark: listings are eventually consistent
 CQL_OVERLAP = timedelta(days=1)  # CQL dates are read in the account's (unknown) time zone
 FLUSH_ROWS = 2000  # rows held in memory before they are written: memory stays flat
+DOWNLOAD_WORKERS = 4  # attachment files fetched at once: a download waits on the network, not on us
 
 
 @dataclass
@@ -473,7 +475,9 @@ def _mark_purged(ctx: SyncContext, wh: Warehouse, table: str, ids: list[str]) ->
 
 def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
     """Save the bytes of every attachment in scope whose current version is not saved yet, as
-    data/attachments/<id> (never by file name): new, changed, restored and failed before."""
+    data/attachments/<id> (never by file name): new, changed, restored and failed before.
+    DOWNLOAD_WORKERS files are fetched at once (the client is thread-safe; the warehouse is
+    written from this thread only)."""
     folder = ctx.data_dir / "attachments"
     folder.mkdir(parents=True, exist_ok=True)
     for partial in folder.glob(".*.part"):  # the client's temporary files, left by a run killed mid-download
@@ -481,15 +485,26 @@ def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
     wanted = wh.run("""SELECT id, container_id, version, status FROM attachments
                        WHERE status IN ('current', 'archived') AND in_scope AND container_id IS NOT NULL
                          AND downloaded_version IS DISTINCT FROM version ORDER BY id""")
-    for attachment_id, container_id, version, status in wanted:
+
+    def fetch(attachment_id: str, container_id: str, version: int, status: str) -> Path:
         dest = folder / attachment_id
-        try:
-            ctx.client.download_attachment(container_id, attachment_id, dest, version=version, status=status)
-        except ConfluenceError as exc:
-            report.failures.append(f"attachment {attachment_id}: {exc}")
-            continue
-        wh.run("UPDATE attachments SET local_path = ?, downloaded_version = ? WHERE id = ?",
-               [str(dest), version, attachment_id])
+        ctx.client.download_attachment(container_id, attachment_id, dest, version=version, status=status)
+        return dest
+
+    pool = ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="download")
+    try:
+        futures = {pool.submit(fetch, *row): row for row in wanted}
+        for future in as_completed(futures):
+            attachment_id, _, version, _ = futures[future]
+            try:
+                dest = future.result()
+            except ConfluenceError as exc:
+                report.failures.append(f"attachment {attachment_id}: {exc}")
+                continue
+            wh.run("UPDATE attachments SET local_path = ?, downloaded_version = ? WHERE id = ?",
+                   [str(dest), version, attachment_id])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- folders and labels (CQL) -------------------------------------------------------------------------
