@@ -115,6 +115,13 @@ class IndexingFilters(_Model):
     blogpost_comments: bool = True
 
 
+class SearchSettings(_Model):
+    """Ranking: `semantic` auto fuses BM25 with an embedding model when the `semantic` extra is
+    installed, on requires it (an error names the fix), off is BM25 alone and drops the vectors."""
+
+    semantic: Literal["auto", "on", "off"] = "auto"
+
+
 class SyncSettings(_Model):
     strategy: Literal["scheduled", "manual"] = "manual"
     interval: str = "24h"
@@ -147,6 +154,7 @@ class Settings(_Model):
     sync: SyncSettings = SyncSettings()
     filters: SyncFilters = SyncFilters()
     indexing: IndexingFilters = IndexingFilters()
+    search: SearchSettings = SearchSettings()
     data_dir: Path = Path("data")
 
     @property

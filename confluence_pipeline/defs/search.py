@@ -46,12 +46,13 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
 
     @dg.asset(deps=[documents], **common)
     def search_index(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
-        """BM25 full-text index over the document chunks (terms and postings in DuckDB), updated in
-        place: an edited item's chunks are replaced, deleted or filtered-out items' chunks removed.
+        """BM25 full-text index over the document chunks (terms and postings in DuckDB), and with
+        semantic ranking each chunk's embedding, updated in place: an edited item's chunks are
+        replaced, deleted or filtered-out items' chunks removed, only new chunks embedded.
         Query it with `confluence-pipeline search "text" --as USER`."""
         settings = pipeline.load()
         with Warehouse(settings.duckdb_path) as wh, wh.transaction():
-            report = update_index(wh)
+            report = update_index(wh, settings.search.semantic, progress=context.log.info)
         return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context)})
 
     return [documents, search_index]

@@ -14,10 +14,14 @@ millions of rows that are only ever inserted and deleted by chunk):
     search_postings  term_id, item_key, chunk_key, tf, length: one row per term of a chunk; the
                      item and the chunk's length are repeated so that ranking reads this table
                      alone, and it is kept in term order so a query reads few of its row groups
+    search_vectors   chunk_key, vector FLOAT[384]: each chunk's embedding, only when semantic
+                     ranking is on (search/semantic.py); the model that made them is recorded
+                     in sync_state under `search_vectors_model`
 Document frequencies are counted at query time, so they are always exact. What a chunk is found
 by is its item's title, the headings above it and its text; `documents.text_hash` covers those
 (and the item's type and space), so `update_index` re-tokenizes a chunk only when one of them
-changed, and deletes the postings of chunks that are gone.
+changed, and deletes the postings of chunks that are gone. Vectors follow the same chunks: a
+chunk that is gone loses its vector, and only chunks without one are embedded.
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 
 from ..storage.warehouse import Warehouse
+from . import semantic
 from .tokens import terms
 
 BATCH_CHUNKS = 2000
+BATCH_VECTORS = 512
+VECTORS_MODEL_KEY = "search_vectors_model"
 RECLUSTER_SHARE = 0.2  # rewrite the postings in term order once this share of them arrived unordered
 
 _TABLES = [
@@ -53,11 +60,16 @@ class IndexReport:
     chunks_removed: int = 0
     terms_added: int = 0
     postings_added: int = 0
+    vectors: int | None = None  # chunks with an embedding; None: semantic ranking is not in use
+    vectors_added: int = 0
+    embedding_s: float = 0.0
     duration_s: float = 0.0
 
     def metadata(self) -> dict[str, Any]:
         return {"chunks": self.chunks, "chunks_added": self.chunks_added, "chunks_removed": self.chunks_removed,
                 "terms_added": self.terms_added, "postings_added": self.postings_added,
+                "semantic": "off (BM25 alone)" if self.vectors is None else f"{self.vectors} chunk vectors",
+                "vectors_added": self.vectors_added, "embedding_s": round(self.embedding_s, 3),
                 "duration_s": round(self.duration_s, 3)}
 
 
@@ -71,11 +83,14 @@ def index_text(title: str | None, headings: list[str] | None, text: str | None) 
     return "\n".join([title or "", *(headings or []), text or ""])
 
 
-def update_index(wh: Warehouse) -> IndexReport:
-    """Bring the index in line with `documents`: drop chunks that changed or are gone, add new ones.
-    Call inside a transaction."""
+def update_index(wh: Warehouse, semantic_setting: semantic.SemanticSetting = "auto", *,
+                 progress: Callable[[str], None] = lambda message: None) -> IndexReport:
+    """Bring the index in line with `documents`: drop chunks that changed or are gone, add new ones;
+    with semantic ranking (`semantic_setting`, see search/semantic.py) embed the chunks that have no
+    vector yet. Call inside a transaction."""
     report = IndexReport()
     started = time.perf_counter()
+    embedding = semantic.wanted(semantic_setting)  # before any write: `on` without the model fails here
     ensure_index_tables(wh)
     wh.run("""CREATE OR REPLACE TEMP TABLE search_gone AS
         SELECT s.chunk_key FROM search_chunks s LEFT JOIN documents d
@@ -85,6 +100,8 @@ def update_index(wh: Warehouse) -> IndexReport:
     if report.chunks_removed:
         wh.run("DELETE FROM search_postings WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
         wh.run("DELETE FROM search_chunks WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
+        if has_vectors(wh):
+            wh.run("DELETE FROM search_vectors WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
     wh.run("DROP TABLE search_gone")
     wh.run("""CREATE OR REPLACE TEMP TABLE search_new AS
         SELECT row_number() OVER (ORDER BY d.chunk_id) AS n, d.chunk_id
@@ -108,6 +125,10 @@ def update_index(wh: Warehouse) -> IndexReport:
     total = wh.count("search_postings")
     if report.postings_added and report.postings_added >= RECLUSTER_SHARE * total:
         _cluster_postings(wh)
+    if embedding:
+        _update_vectors(wh, report, progress)
+    elif semantic_setting == "off":
+        wh.run("DROP TABLE IF EXISTS search_vectors")  # switched off: search is BM25 alone
     report.chunks_added = new
     report.chunks = wh.count("search_chunks")
     report.duration_s = time.perf_counter() - started
@@ -171,6 +192,38 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
     _insert(wh, "search_postings", pa.table(postings, schema=_POSTINGS))
     report.terms_added += len(new_terms)
     report.postings_added += len(postings["term_id"])
+
+
+def has_vectors(wh: Warehouse) -> bool:
+    return bool(wh.run("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'search_vectors'")[0][0])
+
+
+def _update_vectors(wh: Warehouse, report: IndexReport, progress: Callable[[str], None]) -> None:
+    """Embed every chunk that has no vector (new or changed chunks, or all of them the first time
+    or after a change of model)."""
+    wh.run(f"CREATE TABLE IF NOT EXISTS search_vectors (chunk_key INTEGER NOT NULL, "
+           f"vector FLOAT[{semantic.DIMENSIONS}] NOT NULL)")
+    model = semantic.model_name()
+    if wh.get_state(VECTORS_MODEL_KEY) != model:
+        wh.run("DELETE FROM search_vectors")
+        wh.set_state(VECTORS_MODEL_KEY, model)
+    missing = [r[0] for r in wh.run("""SELECT c.chunk_key FROM search_chunks c
+        LEFT JOIN search_vectors v USING (chunk_key) WHERE v.chunk_key IS NULL ORDER BY c.chunk_key""")]
+    started = time.perf_counter()
+    for first in range(0, len(missing), BATCH_VECTORS):
+        keys = missing[first:first + BATCH_VECTORS]
+        rows = wh.run("""SELECT c.chunk_key, d.title, d.headings, d.text
+            FROM search_chunks c JOIN documents d USING (chunk_id) WHERE c.chunk_key IN (SELECT unnest(?))
+            ORDER BY c.chunk_key""", [keys])
+        vectors = semantic.embed([index_text(title, headings, text) for _, title, headings, text in rows])
+        _insert(wh, "search_vectors", pa.table({
+            "chunk_key": pa.array([r[0] for r in rows], pa.int32()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()),
+                                                        semantic.DIMENSIONS)}))
+        progress(f"search_index: embedded {first + len(keys)}/{len(missing)} chunks")
+    report.embedding_s = time.perf_counter() - started
+    report.vectors_added = len(missing)
+    report.vectors = wh.count("search_vectors")
 
 
 def _cluster_postings(wh: Warehouse) -> None:
