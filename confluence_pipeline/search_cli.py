@@ -2,6 +2,7 @@
 
     confluence-pipeline search "rollback window" --as alice@example.com [--space KEY]
                                [--type page|blogpost|comment|attachment] [--limit N] [--json]
+                               [--mode bm25|hybrid]
 
 Reads only the DuckDB output (`CONFLUENCE_DATA_DIR`, default ./data); nothing here calls Confluence.
 """
@@ -13,15 +14,16 @@ import json
 import sys
 from typing import Any, TextIO
 
-from .search.query import CONTENT_TYPES, Hit, SearchError, search
-from .settings import SettingsError, load_settings
+from .search.query import CONTENT_TYPES, MODES, Hit, Mode, SearchError, search
+from .settings import SearchSettings, SettingsError, load_settings
 
 
 def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Adds `search` to the CLI's subcommands; its handler is `args.func(args)`."""
     parser = subparsers.add_parser("search", help="full-text search of the synced content, as a given user sees it",
                                    description="Search the synced pages, blog posts, comments and attachments, "
-                                               "ranked by BM25, showing only what USER may see in Confluence.")
+                                               "ranked by BM25 (fused with semantic similarity when the index has "
+                                               "vectors), showing only what USER may see in Confluence.")
     parser.add_argument("query", help="words to search for")
     parser.add_argument("--as", dest="as_user", required=True, metavar="USER",
                         help="email or account id of the user to search as")
@@ -29,14 +31,19 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--type", choices=CONTENT_TYPES, help="only this kind of content")
     parser.add_argument("--limit", type=int, default=10, metavar="N", help="at most N hits (default 10)")
     parser.add_argument("--json", action="store_true", help="machine-readable hits (content id, type, score, ...)")
+    parser.add_argument("--mode", choices=MODES,
+                        help="bm25, or hybrid: BM25 fused with semantic similarity (default: search.semantic; "
+                             "with auto, hybrid when the index has vectors and the model is installed)")
     parser.set_defaults(func=run_search)
     return parser
 
 
 def run_search(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
-        path = load_settings().duckdb_path
-        hits = search(path, args.query, as_user=args.as_user, space=args.space, type=args.type, limit=args.limit)
+        settings = load_settings()
+        mode = args.mode or default_mode(settings.search)
+        hits = search(settings.duckdb_path, args.query, as_user=args.as_user, space=args.space, type=args.type,
+                      limit=args.limit, mode=mode)
     except (SearchError, SettingsError) as exc:
         raise SystemExit(str(exc)) from None
     if args.json:
@@ -45,6 +52,11 @@ def run_search(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     else:
         out.write(format_hits(hits, args.query))
     return 0
+
+
+def default_mode(search_settings: SearchSettings) -> Mode | None:
+    """off: BM25 alone; on: hybrid (an error if it cannot be); auto: let the index decide."""
+    return {"off": "bm25", "on": "hybrid", "auto": None}[search_settings.semantic]
 
 
 def format_hits(hits: list[Hit], query: str) -> str:

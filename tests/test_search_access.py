@@ -27,13 +27,14 @@ from confluence_pipeline.defs.pipeline import PipelineResource
 from confluence_pipeline.defs.resources import ConfluenceResource
 from confluence_pipeline.defs.search import build_search_assets
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
-from confluence_pipeline.search import Searcher, SearchError, search
+from confluence_pipeline.search import Searcher, SearchError, search, semantic
 from confluence_pipeline.search_cli import add_search_parser
 from confluence_pipeline.settings import load_settings
 
 ANCHOR = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 START = (ANCHOR - timedelta(days=2)).date().isoformat()
 LIMIT = 25
+MODES = ["bm25", "hybrid"] if semantic.installed() else ["bm25"]  # the default is hybrid when installed
 
 
 def today() -> str:
@@ -41,14 +42,19 @@ def today() -> str:
 
 
 class Site:
-    def __init__(self, folder) -> None:
-        self.emu = Emulator(seed=5, scale=150, anchor=ANCHOR)
+    def __init__(self, folder, *, seed: int = 5, scale: int = 150) -> None:
+        self.emu = Emulator(seed=seed, scale=scale, anchor=ANCHOR)
         self.emu.start()
         self.ws = self.emu.ws
         self.settings_file = folder / "confluence.yaml"
-        self.settings_file.write_text(yaml.safe_dump({"sync": {"start_date": START, "timezone": "UTC"},
-                                                      "data_dir": str(folder / "data")}))
+        self.configure()
         self.db = load_settings(self.settings_file).duckdb_path
+
+    def configure(self, **options: Any) -> None:
+        """The settings file every later run reads: the sync window, plus `options`."""
+        self.settings_file.write_text(yaml.safe_dump({"sync": {"start_date": START, "timezone": "UTC"},
+                                                      "data_dir": str(self.settings_file.parent / "data"),
+                                                      **options}))
 
     def sync(self, first: str = START) -> dg.ExecuteInProcessResult:
         """Content, directory, access and search assets over windows first..today, in one run."""
@@ -97,12 +103,12 @@ def viewers(site: Site, count: int = 5) -> list[str]:
 
 
 def leaks(site: Site, account_ids: list[str], queries: list[str]) -> dict[str, list[str]]:
-    """Per user: hits the oracle denies (empty when search never over-grants)."""
+    """Per user: hits the oracle denies (empty when search never over-grants), in every mode."""
     out: dict[str, list[str]] = {}
     with Searcher(site.db) as searcher:
         for account_id in account_ids:
-            denied = [hit.content_id for query in queries
-                      for hit in searcher.search(query, as_user=account_id, limit=LIMIT)
+            denied = [hit.content_id for query in queries for mode in MODES
+                      for hit in searcher.search(query, as_user=account_id, limit=LIMIT, mode=mode)
                       if not site.ws.can_view(account_id, site.ws.get(hit.content_id))]
             if denied:
                 out[account_id] = sorted(set(denied))
@@ -122,12 +128,14 @@ def found(searcher: Searcher, account_id: str, item) -> bool:
 def test_planted_facts_are_found_in_the_top_five(site):
     facts = site.ws.planted_facts
     assert len(facts) >= 50
-    with Searcher(site.db) as searcher:
-        top5 = [content_id in [h.content_id for h in searcher.search(query, as_user=DEFAULT_EMAIL, limit=5)]
-                for query, content_id in facts]
-    assert sum(top5) / len(top5) >= 0.9, f"{sum(top5)}/{len(top5)}"
-    attachments = [hit for (q, cid), hit in zip(facts, top5) if cid.startswith("att")]
-    assert attachments and all(attachments)  # facts inside pdf/docx/csv/txt files are found too
+    for mode in MODES:
+        with Searcher(site.db) as searcher:
+            top5 = [content_id in [h.content_id for h in searcher.search(query, as_user=DEFAULT_EMAIL, limit=5,
+                                                                          mode=mode)]
+                    for query, content_id in facts]
+        assert sum(top5) / len(top5) >= 0.9, f"{mode}: {sum(top5)}/{len(top5)}"
+        attachments = [hit for (q, cid), hit in zip(facts, top5) if cid.startswith("att")]
+        assert attachments and all(attachments)  # facts inside pdf/docx/csv/txt files are found too
 
 
 def test_hits_show_title_breadcrumbs_url_and_a_highlighted_snippet(site):

@@ -12,6 +12,7 @@ import requests
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.search.documents import build_documents
+from confluence_pipeline.search import semantic
 from confluence_pipeline.search.index import update_index
 from confluence_pipeline.settings import IndexingFilters, Settings, SyncSettings
 from confluence_pipeline.storage.warehouse import Warehouse
@@ -66,6 +67,9 @@ def build(settings: Settings, filters: IndexingFilters) -> tuple[set[str], set[s
         documents = {r[0] for r in wh.run("SELECT DISTINCT content_id FROM documents")}
         indexed = {r[0] for r in wh.run(
             "SELECT DISTINCT content_id FROM search_chunks JOIN search_items USING (item_key)")}
+        if semantic.installed():  # chunk vectors follow the chunks through every change
+            assert wh.run("SELECT count(*) FROM search_chunks c FULL JOIN search_vectors v USING (chunk_key) "
+                          "WHERE c.chunk_key IS NULL OR v.chunk_key IS NULL")[0][0] == 0
     return documents, indexed
 
 

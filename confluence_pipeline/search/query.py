@@ -7,6 +7,16 @@ chunk, and the hit shows that chunk's snippet. The permission filter sits inside
 statement: candidates are kept only when the access model's `visible_items(account_id)` macro
 (confluence_pipeline.access) lists them, so a search never returns what the user may not see,
 and the limit applies after the filter. Without an access model, search refuses to answer.
+
+Hybrid ranking (when the index has chunk vectors, search/semantic.py): the query is embedded
+too, and the candidates are every item BM25 matches plus the `SEMANTIC_CANDIDATES` items closest
+in meaning (cosine similarity of their closest chunk, at least `MIN_SIMILARITY`). Each scores
+`BM25_WEIGHT * bm25 / ceiling + (1 - BM25_WEIGHT) * similarity`, where the ceiling is the highest
+BM25 score the query could reach, so both parts lie in 0..1 and keep their gaps: a page that
+matches a rare identifier far better than any other stays on top (reciprocal-rank fusion, which
+sees only ranks, let pages ranked well by both lists overtake it), and a paraphrase that shares
+no word with a page still finds it. The permission filter and the limit sit where they do in
+BM25 alone; the score of a hybrid hit is the fused score.
 """
 
 from __future__ import annotations
@@ -14,21 +24,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
 from ..storage.warehouse import Warehouse
+from . import semantic
+from .index import has_vectors
 from .tokens import terms, terms_with_spans
 
 K1 = 1.2
 B = 0.75
 SNIPPET_CHARS = 240
 CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
+MODES = ("bm25", "hybrid")
+Mode = Literal["bm25", "hybrid"]
+BM25_WEIGHT = 0.5  # of the fused score; similarity has the rest
+SEMANTIC_CANDIDATES = 200
+MIN_SIMILARITY = 0.35  # below it a chunk is unrelated to the query (nonsense words reach 0.3)
 
 # Parameters: term ids, their counts in the query, chunk count N, average chunk length, space key
 # (twice), type (twice), the user's account id, the limit.
-_SEARCH = f"""
+_SCORED = f"""
 WITH query_terms AS (
     SELECT unnest(?::INTEGER[]) AS term_id, unnest(?::INTEGER[]) AS qtf),
 weights AS (  -- each query term's idf (Lucene's), times how often the query says it
@@ -37,12 +54,42 @@ weights AS (  -- each query term's idf (Lucene's), times how often the query say
 scored AS (
     SELECT p.chunk_key, any_value(p.item_key) AS item_key,
            sum(w.weight * p.tf * ({K1} + 1) / (p.tf + {K1} * (1 - {B} + {B} * p.length / ?::DOUBLE))) AS score
-    FROM search_postings p JOIN weights w USING (term_id) GROUP BY p.chunk_key),
+    FROM search_postings p JOIN weights w USING (term_id) GROUP BY p.chunk_key),"""
+_SEARCH = f"""{_SCORED}
 best AS (  -- an item ranks by its best chunk
     SELECT item_key, arg_max(chunk_key, score) AS chunk_key, max(score) AS score FROM scored GROUP BY item_key),
 candidates AS (
     SELECT i.content_id, b.chunk_key, b.score FROM best b JOIN search_items i USING (item_key)
     WHERE (?::VARCHAR IS NULL OR i.space_key = ?) AND (?::VARCHAR IS NULL OR i.content_type = ?))
+SELECT content_id, chunk_key, score FROM candidates
+-- The permission filter: only items the user can see, by the access model (confluence_pipeline.access).
+WHERE content_id IN (SELECT content_id FROM visible_items(?) WHERE content_id IN (SELECT content_id FROM candidates))
+ORDER BY score DESC, content_id
+LIMIT ?"""
+
+# Parameters: as _SEARCH up to the average chunk length, then the query's vector, space key (twice),
+# type (twice), the similarity floor, how many nearest items, the user's account id, the limit.
+_HYBRID = f"""{_SCORED}
+ceiling AS (  -- the highest BM25 score this query can reach: every term, tf without bound
+    SELECT sum(weight) * ({K1} + 1) AS score FROM weights),
+lexical AS (
+    SELECT item_key, arg_max(chunk_key, score) AS chunk_key, max(score) AS score FROM scored GROUP BY item_key),
+closeness AS (
+    SELECT c.item_key, v.chunk_key, array_cosine_similarity(v.vector, ?::FLOAT[{semantic.DIMENSIONS}]) AS similarity
+    FROM search_vectors v JOIN search_chunks c USING (chunk_key)),
+items AS (
+    SELECT item_key, content_id FROM search_items
+    WHERE (?::VARCHAR IS NULL OR space_key = ?) AND (?::VARCHAR IS NULL OR content_type = ?)),
+nearest AS (  -- each item by its closest chunk, and its rank by that
+    SELECT s.item_key, arg_max(s.chunk_key, s.similarity) AS chunk_key, max(s.similarity) AS similarity,
+           row_number() OVER (ORDER BY max(s.similarity) DESC, s.item_key) AS semantic_rank
+    FROM closeness s JOIN items USING (item_key) GROUP BY s.item_key),
+candidates AS (  -- every item BM25 matches, and the closest items by meaning
+    SELECT i.content_id, coalesce(l.chunk_key, n.chunk_key) AS chunk_key,
+           {BM25_WEIGHT} * coalesce(l.score / (SELECT score FROM ceiling), 0)
+               + {1 - BM25_WEIGHT} * greatest(coalesce(n.similarity, 0), 0) AS score
+    FROM items i LEFT JOIN lexical l USING (item_key) LEFT JOIN nearest n USING (item_key)
+    WHERE l.item_key IS NOT NULL OR (n.similarity >= ? AND n.semantic_rank <= ?))
 SELECT content_id, chunk_key, score FROM candidates
 -- The permission filter: only items the user can see, by the access model (confluence_pipeline.access).
 WHERE content_id IN (SELECT content_id FROM visible_items(?) WHERE content_id IN (SELECT content_id FROM candidates))
@@ -80,10 +127,12 @@ class Hit:
 
 
 def search(db_path: str | Path, query: str, *, as_user: str, space: str | None = None, type: str | None = None,
-           limit: int = 10) -> list[Hit]:
-    """The best `limit` items for `query` that `as_user` (email or account id) may see."""
+           limit: int = 10, mode: Mode | None = None) -> list[Hit]:
+    """The best `limit` items for `query` that `as_user` (email or account id) may see. `mode`:
+    "bm25", "hybrid" (BM25 fused with semantic similarity), or None: hybrid when the index has
+    vectors and the model is installed, else BM25."""
     with Searcher(db_path) as searcher:
-        return searcher.search(query, as_user=as_user, space=space, type=type, limit=limit)
+        return searcher.search(query, as_user=as_user, space=space, type=type, limit=limit, mode=mode)
 
 
 class Searcher:
@@ -93,6 +142,7 @@ class Searcher:
         self.path = Path(db_path)
         self._wh: Warehouse | None = None
         self._statistics: tuple[float, float] | None = None
+        self._vectors: bool | None = None
 
     def __enter__(self) -> "Searcher":
         if not self.path.exists():
@@ -110,7 +160,9 @@ class Searcher:
             self._wh = None
 
     def search(self, query: str, *, as_user: str, space: str | None = None, type: str | None = None,
-               limit: int = 10) -> list[Hit]:
+               limit: int = 10, mode: Mode | None = None) -> list[Hit]:
+        if mode is not None and mode not in MODES:
+            raise SearchError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if type is not None and type not in CONTENT_TYPES:
             raise SearchError(f"type must be one of {', '.join(CONTENT_TYPES)}, not {type!r}")
         if limit < 1:
@@ -121,28 +173,46 @@ class Searcher:
         counts: dict[str, int] = {}
         for term in terms(query):
             counts[term] = counts.get(term, 0) + 1
+        hybrid = self.mode(mode) == "hybrid"
+        if not counts:  # no word to search for (only stop words)
+            return []
         try:
             account_id = self.account_id(as_user)
             ids = dict(wh.run("SELECT term, term_id FROM search_terms WHERE term IN (SELECT unnest(?))",
-                              [list(counts)])) if counts else {}
-            if not ids:
-                return []
+                              [list(counts)]))
             known = [t for t in counts if t in ids]
+            if not known and not hybrid:  # with vectors, meaning alone can still answer
+                return []
             chunks, average_length = self.statistics()
-            ranked = wh.run(_SEARCH, [[ids[t] for t in known], [counts[t] for t in known], chunks, average_length,
-                                      space, space, type, type, account_id, limit])
+            lexical = [[ids[t] for t in known], [counts[t] for t in known], chunks, average_length]
+            if hybrid:
+                ranked = wh.run(_HYBRID, [*lexical, semantic.embed_query(query), space, space, type, type,
+                                          MIN_SIMILARITY, SEMANTIC_CANDIDATES, account_id, limit])
+            else:
+                ranked = wh.run(_SEARCH, [*lexical, space, space, type, type, account_id, limit])
             shown = {row[0]: row[1:] for row in wh.run(_SHOW, [[row[1] for row in ranked]])}
         except duckdb.CatalogException as exc:
-            raise SearchError(f"{self.path} lacks the search index or the access model ({exc.args[0].splitlines()[0]}):"
-                              " materialize documents, search_index and content_access (`confluence-pipeline sync`);"
-                              " search answers only with what the user may see") from None
-        query_terms = set(counts)
-        hits = []
-        for content_id, chunk_key, score in ranked:
-            content_type, title, breadcrumbs, url, space_key, modified_at, headings, text = shown[chunk_key]
-            hits.append(Hit(content_id, content_type, title or "", list(breadcrumbs or []), url,
-                            snippet(text or "", query_terms, headings or []), float(score), space_key, modified_at))
-        return hits
+            raise self._not_built(exc) from None
+        return _hits(ranked, shown, set(counts))
+
+    def _not_built(self, exc: duckdb.CatalogException) -> SearchError:
+        return SearchError(f"{self.path} lacks the search index or the access model ({exc.args[0].splitlines()[0]}):"
+                           " materialize documents, search_index and content_access (`confluence-pipeline sync`);"
+                           " search answers only with what the user may see")
+
+    def mode(self, asked: Mode | None) -> Mode:
+        """The ranking a search uses: as asked, or hybrid when vectors and the model are both there."""
+        assert self._wh is not None
+        if self._vectors is None:  # read once: the file is open read-only
+            self._vectors = has_vectors(self._wh) and self._wh.count("search_vectors") > 0
+        if asked == "bm25" or (asked is None and not (self._vectors and semantic.installed())):
+            return "bm25"
+        if not semantic.installed():
+            raise SearchError(f"hybrid search: {semantic.INSTALL_HINT}")
+        if not self._vectors:
+            raise SearchError(f"hybrid search: {self.path} has no chunk vectors; materialize search_index with the "
+                              "semantic extra installed and search.semantic auto or on")
+        return "hybrid"
 
     def statistics(self) -> tuple[float, float]:
         """How many chunks the index holds and their average length in terms (BM25's N and avgdl),
@@ -163,6 +233,15 @@ class Searcher:
             raise SearchError(f"No user {user!r} in the synced directory: give an email or account id listed by "
                               "`confluence-pipeline query \"SELECT account_id, email, display_name FROM users\"`")
         return rows[0][0]
+
+
+def _hits(ranked: list[tuple], shown: dict[int, tuple], query_terms: set[str]) -> list[Hit]:
+    hits = []
+    for content_id, chunk_key, score in ranked:
+        content_type, title, breadcrumbs, url, space_key, modified_at, headings, text = shown[chunk_key]
+        hits.append(Hit(content_id, content_type, title or "", list(breadcrumbs or []), url,
+                        snippet(text or "", query_terms, headings or []), float(score), space_key, modified_at))
+    return hits
 
 
 def snippet(text: str, query_terms: set[str], headings: list[str], width: int = SNIPPET_CHARS) -> str:
