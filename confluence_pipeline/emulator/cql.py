@@ -485,32 +485,30 @@ def _contains_patterns(value: str) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(rf"(?<!\w){w}(?!\w)", re.IGNORECASE) for w in words)
 
 
-def _types_of(node: _Node) -> frozenset[str] | None:
+def _only(node: _Node, clause_allows: Callable[[_Clause], frozenset | None]) -> frozenset | None:
+    """The only values (types, ids) a query can match, from what each clause allows (None: any)."""
     if isinstance(node, _Clause):
-        if node.field != "type":
-            return None
-        named = frozenset(node.values)
-        emulated = frozenset(CONTENT_TYPES)
-        return emulated - named if node.op in _NEGATIVE_OPS else named & emulated
+        return clause_allows(node)
     if isinstance(node, _And):
-        known = [t for t in map(_types_of, node.children) if t is not None]
+        known = [v for v in (_only(child, clause_allows) for child in node.children) if v is not None]
         return frozenset.intersection(*known) if known else None
     if isinstance(node, _Or):
-        parts = [_types_of(child) for child in node.children]
+        parts = [_only(child, clause_allows) for child in node.children]
         return None if any(p is None for p in parts) else frozenset.union(*parts)
     return None
+
+
+def _types_of(node: _Node) -> frozenset[str] | None:
+    def allows(clause: _Clause) -> frozenset[str] | None:
+        if clause.field != "type":
+            return None
+        named, emulated = frozenset(clause.values), frozenset(CONTENT_TYPES)
+        return emulated - named if clause.op in _NEGATIVE_OPS else named & emulated
+    return _only(node, allows)
 
 
 def _ids_of(node: _Node) -> frozenset[int] | None:
-    if isinstance(node, _Clause):
-        return frozenset(node.values) if node.field == "id" and node.op not in _NEGATIVE_OPS else None
-    if isinstance(node, _And):
-        known = [ids for ids in map(_ids_of, node.children) if ids is not None]
-        return frozenset.intersection(*known) if known else None
-    if isinstance(node, _Or):
-        parts = [_ids_of(child) for child in node.children]
-        return None if any(p is None for p in parts) else frozenset.union(*parts)
-    return None
+    return _only(node, lambda c: frozenset(c.values) if c.field == "id" and c.op not in _NEGATIVE_OPS else None)
 
 
 # --------------------------------------------------------------------------------------------
