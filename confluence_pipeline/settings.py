@@ -121,6 +121,12 @@ class SearchSettings(_Model):
 
     semantic: Literal["auto", "on", "off"] = "auto"
 
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _yaml_boolean(cls, value: Any) -> Any:
+        """YAML reads a bare `on` / `off` as true / false."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
 
 class SyncSettings(_Model):
     strategy: Literal["scheduled", "manual"] = "manual"

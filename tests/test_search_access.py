@@ -248,3 +248,11 @@ def test_search_refuses_without_a_directory_and_answers_empty_for_unknown_words(
         search(tmp_path / "none.duckdb", "x", as_user=DEFAULT_EMAIL)
     with pytest.raises(SearchError, match="type must be one of"):
         search(site.db, "x", as_user=DEFAULT_EMAIL, type="folder")
+
+
+def test_a_bare_on_or_off_in_the_settings_file_means_the_word(tmp_path):
+    """YAML reads `semantic: off` as false: the setting still means off (and `on` on)."""
+    settings_file = tmp_path / "confluence.yaml"
+    for word in ("on", "off", "auto"):
+        settings_file.write_text(f"search:\n  semantic: {word}\n")
+        assert load_settings(settings_file).search.semantic == word
