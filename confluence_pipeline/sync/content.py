@@ -394,8 +394,8 @@ def _moved_out(ctx: SyncContext, wh: Warehouse, listing: Listing, since: datetim
 
     A run from the beginning listed every space in scope up to `until`, so what it stores in
     scope from before then and did not see this run has left (or is in the trash, which
-    `_sync_trash` reads next). A run from a
-    watermark asks CQL what changed outside the filter since then: one call while few did."""
+    `_sync_trash` reads next). A run from a watermark asks CQL what changed outside the filter
+    since then: one call while few did."""
     filters = ctx.settings.filters
     if listing.by_ids is None or not (filters.space_keys_in or filters.space_keys_not_in) or report.failures:
         return WriteCounts()
