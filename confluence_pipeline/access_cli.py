@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from .access.model import NO_SPACE, AccessModel, AccessNotBuilt, UserRef, VisibleItem
 from .settings import SettingsError, load_settings
+from .storage.lake import LakeError
 from .storage.warehouse import Warehouse
 
 ANONYMOUS = "anonymous"
@@ -47,17 +48,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         settings = load_settings()
-        path = settings.duckdb_path
-        if not path.exists():
-            raise AccessCommandError(f"No synced data at {path}: run `confluence-pipeline sync` (or `demo`) first, "
-                                     "or point CONFLUENCE_DATA_DIR at the data directory")
-        with Warehouse(path, read_only=True) as wh:
+        with Warehouse(settings.lake, read_only=True) as wh:
             model = AccessModel(wh)
             if args.user is not None:
                 data, lines = _user_report(model, args.user, args.sample)
             else:
                 data, lines = _content_report(model, args.content)
-    except (AccessCommandError, AccessNotBuilt, SettingsError) as exc:
+    except (AccessCommandError, AccessNotBuilt, LakeError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.json:

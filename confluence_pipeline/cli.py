@@ -107,13 +107,59 @@ def _auth(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from .settings import load_settings
+    from .readers import connect
+    from .settings import SettingsError
+    from .storage.lake import LakeError
 
-    path = load_settings().duckdb_path
-    if not path.exists():
-        raise SystemExit(f"{path} does not exist yet: run `confluence-pipeline demo` or `confluence-pipeline sync` first")
-    with duckdb.connect(str(path), read_only=True) as con:
-        con.sql(args.sql).show(max_rows=args.max_rows, max_width=200)
+    try:
+        with connect(as_of=args.as_of) as con:
+            con.sql(args.sql).show(max_rows=args.max_rows, max_width=200)
+    except (LakeError, SettingsError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except duckdb.Error as exc:
+        raise SystemExit(f"error: {str(exc).splitlines()[0]}") from None
+    return 0
+
+
+def _changes(args: argparse.Namespace) -> int:
+    import json
+
+    from .readers import changes
+    from .settings import SettingsError
+    from .storage.lake import LakeError
+
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        for change in changes(args.since, args.until, tables=args.table or None):
+            counts[change.table, change.change] = counts.get((change.table, change.change), 0) + 1
+            if args.json:
+                print(json.dumps(change.to_json(), default=str, ensure_ascii=False))
+            elif counts[change.table, change.change] <= args.max_rows:
+                key = ", ".join(f"{k}={v}" for k, v in change.key.items())
+                title = change.row.get("title") or change.row.get("name") or ""
+                print(f"{change.change:<7} {change.table:<20} {key}  {title}"[:200])
+    except (LakeError, SettingsError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if not args.json:
+        print("\n" + (", ".join(f"{table}: {n} {change}s" for (table, change), n in sorted(counts.items()))
+                      or "no changes"))
+    return 0
+
+
+def _snapshots(args: argparse.Namespace) -> int:
+    from .readers import snapshots
+    from .settings import SettingsError
+    from .storage.lake import LakeError
+
+    try:
+        rows = snapshots(limit=args.limit)
+    except (LakeError, SettingsError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"{'snapshot':>8}  {'time (UTC)':<19}  {'written by':<22} {'run':<10} changes")
+    for snap in rows:
+        what = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in snap.changes.items())
+        print(f"{snap.id:>8}  {snap.time:%Y-%m-%d %H:%M:%S}  {snap.writer or '':<22} {(snap.run_id or '')[:8]:<10} "
+              f"{what}"[:220])
     return 0
 
 
@@ -163,10 +209,24 @@ def build_parser() -> argparse.ArgumentParser:
     auth_sub.add_parser("logout", help="forget the stored tokens")
     auth.set_defaults(func=_auth)
 
-    query = sub.add_parser("query", help="run SQL on the synced DuckDB file (read-only)")
+    query = sub.add_parser("query", help="run SQL on the synced copy (read-only; never waits for a sync)")
     query.add_argument("sql")
     query.add_argument("--max-rows", type=int, default=40)
+    query.add_argument("--as-of", metavar="SNAPSHOT_OR_TIME",
+                       help="read the copy as a snapshot (its id) or a time (ISO, e.g. 2026-11-30T09:00) left it")
     query.set_defaults(func=_query)
+
+    changes = sub.add_parser("changes", help="rows inserted, updated and deleted since a snapshot or time")
+    changes.add_argument("--since", required=True, metavar="SNAPSHOT_OR_TIME")
+    changes.add_argument("--until", metavar="SNAPSHOT_OR_TIME", help="default: the last snapshot")
+    changes.add_argument("--table", action="append", help="only this table (repeatable)")
+    changes.add_argument("--json", action="store_true", help="one JSON object per changed row")
+    changes.add_argument("--max-rows", type=int, default=20, help="rows listed per table and kind (text output)")
+    changes.set_defaults(func=_changes)
+
+    history = sub.add_parser("snapshots", help="the lake's snapshots: when, written by which asset and run")
+    history.add_argument("--limit", type=int, default=30)
+    history.set_defaults(func=_snapshots)
 
     add_access_parser(sub)
     add_search_parser(sub)

@@ -20,6 +20,7 @@ import dagster as dg
 import requests
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from .readers import attach_line
 from .settings import Settings
 from .storage.warehouse import Warehouse
 
@@ -93,7 +94,7 @@ def materialize_all(settings: Settings, first: str, last: str, *, instance: dg.D
 
 
 def summary(settings: Settings) -> str:
-    with Warehouse(settings.duckdb_path, read_only=True) as wh:
+    with Warehouse(settings.lake, read_only=True) as wh:
         lines = [f"{'table':<14}{'rows':>8}{'current':>9}{'deleted':>9}{'out of scope':>14}"]
         for table in TABLES_SHOWN:
             deleted = "deleted_at IS NOT NULL"
@@ -101,10 +102,13 @@ def summary(settings: Settings) -> str:
             lines.append(f"{table:<14}{wh.count(table):>8}{wh.count(table, f'NOT ({deleted})'):>9}"
                          f"{wh.count(table, deleted):>9}{wh.count(table, out):>14}")
     data = Path(settings.data_dir).resolve()
+    lake = settings.lake
     lines += ["",
-              f"DuckDB:       {data / 'confluence.duckdb'}",
-              f"Parquet:      {data / 'lake'}/<asset>/window=YYYY-MM-DD/",
+              f"Catalog:      {lake.describe()} (DuckLake)",
+              f"Parquet:      {lake.data_path}",
               f"Attachments:  {data / 'attachments'}/<attachment id>",
+              f"duckdb CLI:   duckdb -cmd \"{attach_line(lake)}\"",
+              "Python:       import confluence_pipeline; confluence_pipeline.connect().sql('SELECT count(*) FROM pages')",
               'Query it:     confluence-pipeline query "SELECT title, modified_at FROM pages ORDER BY modified_at DESC LIMIT 5"',
               'Search it:    confluence-pipeline search "release checklist" --as admin@example.com']
     return "\n".join(lines)

@@ -42,7 +42,7 @@ def run_search(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         settings = load_settings()
         mode = args.mode or default_mode(settings.search)
-        hits = search(settings.duckdb_path, args.query, as_user=args.as_user, space=args.space, type=args.type,
+        hits = search(settings.lake, args.query, as_user=args.as_user, space=args.space, type=args.type,
                       limit=args.limit, mode=mode)
     except (SearchError, SettingsError) as exc:
         raise SystemExit(str(exc)) from None

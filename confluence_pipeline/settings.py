@@ -5,10 +5,13 @@ Where they come from, later wins:
 2. the YAML file named by `CONFLUENCE_SETTINGS` (default `./confluence.yaml` if it exists);
 3. environment variables: `CONFLUENCE_SITE_URL`, `CONFLUENCE_EMAIL`, `CONFLUENCE_API_TOKEN`,
    `CONFLUENCE_CLIENT_ID`, `CONFLUENCE_CLIENT_SECRET`, `CONFLUENCE_REDIRECT_URI`,
-   `CONFLUENCE_AUTH_URL`, `CONFLUENCE_API_URL`, `CONFLUENCE_TOKEN_FILE`, `CONFLUENCE_DATA_DIR`.
+   `CONFLUENCE_AUTH_URL`, `CONFLUENCE_API_URL`, `CONFLUENCE_TOKEN_FILE`, `CONFLUENCE_DATA_DIR`,
+   and for the lake `CONFLUENCE_CATALOG`, `CONFLUENCE_LAKE_PATH`, `CONFLUENCE_S3_ENDPOINT`,
+   `CONFLUENCE_S3_REGION`, `CONFLUENCE_S3_URL_STYLE`, `CONFLUENCE_S3_USE_SSL`.
 
-Secrets (API token, client secret) come only from the environment: a YAML file that holds
-one is refused, so that no secret is ever committed next to the settings.
+Secrets (API token, client secret, the catalog's password, S3 keys) come only from the
+environment (`PGPASSWORD`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`): a YAML file that
+holds one is refused, so that no secret is ever committed next to the settings.
 
 The auth mode follows from what is set: a client id means OAuth 2.0 (3LO), an API token
 means basic auth on the site, and nothing at all means demo mode on the bundled emulator.
@@ -24,6 +27,8 @@ from typing import Any, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from .storage.lake import S3, Lake
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 DEFAULT_AUTH_URL = "https://auth.atlassian.com"
@@ -155,17 +160,65 @@ class SyncSettings(_Model):
         return _INTERVALS.get(self.interval, self.interval)
 
 
+class StorageSettings(_Model):
+    """Where the lake lives. `catalog`: `sqlite` (the embedded default, <data dir>/catalog.sqlite),
+    `sqlite:<file>`, or `postgres:<libpq connection string or postgresql:// URI>` (its password
+    from PGPASSWORD). `data_path`: a folder (default <data dir>/lake) or s3://bucket/prefix."""
+
+    catalog: str = "sqlite"
+    data_path: str | None = None
+    schema_name: str = "main"
+    s3_endpoint: str | None = None  # host[:port] of an S3-compatible server; unset: AWS
+    s3_region: str = "us-east-1"
+    s3_url_style: Literal["path", "vhost"] = "vhost"
+    s3_use_ssl: bool = True
+    retention_days: int = Field(30, ge=1)  # snapshots older than this are expired by maintenance
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog(cls, value: str) -> str:
+        kind = value.split(":", 1)[0]
+        if kind not in ("sqlite", "postgres", "postgresql"):
+            raise ValueError(f"{value!r} is not a catalog: use sqlite, sqlite:<file>, postgres:dbname=<db> "
+                             "host=<host> user=<user>, or a postgresql:// URI")
+        return value
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"{value!r} is not a schema name: lower-case letters, digits and _")
+        return value
+
+
 class Settings(_Model):
     auth: AuthSettings = AuthSettings()
     sync: SyncSettings = SyncSettings()
     filters: SyncFilters = SyncFilters()
     indexing: IndexingFilters = IndexingFilters()
     search: SearchSettings = SearchSettings()
+    storage: StorageSettings = StorageSettings()
     data_dir: Path = Path("data")
 
     @property
-    def duckdb_path(self) -> Path:
-        return self.data_dir / "confluence.duckdb"
+    def lake(self) -> Lake:
+        """The lake the tables live in (catalog, data files, spill room)."""
+        local = Lake.local(self.data_dir)
+        st = self.storage
+        catalog = local.catalog if st.catalog == "sqlite" else st.catalog
+        if catalog.startswith("sqlite:"):
+            catalog = f"sqlite:{Path(catalog.split(':', 1)[1]).resolve()}"
+        elif catalog.startswith("postgresql://"):
+            catalog = f"postgres:{catalog}"
+        elif catalog.startswith("postgresql:"):
+            catalog = "postgres:" + catalog.split(":", 1)[1]
+        data_path = st.data_path or local.data_path
+        if not data_path.startswith("s3://"):
+            data_path = f"{Path(data_path).resolve()}/"
+        elif not data_path.endswith("/"):
+            data_path += "/"
+        s3 = S3(endpoint=st.s3_endpoint, region=st.s3_region, url_style=st.s3_url_style, use_ssl=st.s3_use_ssl)
+        return Lake(catalog=catalog, data_path=data_path, work_dir=local.work_dir, s3=s3, schema=st.schema_name)
 
 
 _ENV_AUTH = {
@@ -173,6 +226,13 @@ _ENV_AUTH = {
     "CONFLUENCE_CLIENT_ID": "client_id", "CONFLUENCE_CLIENT_SECRET": "client_secret",
     "CONFLUENCE_REDIRECT_URI": "redirect_uri", "CONFLUENCE_AUTH_URL": "auth_url", "CONFLUENCE_API_URL": "api_url",
     "CONFLUENCE_TOKEN_FILE": "token_file",
+}
+
+
+_ENV_STORAGE = {
+    "CONFLUENCE_CATALOG": "catalog", "CONFLUENCE_LAKE_PATH": "data_path", "CONFLUENCE_S3_ENDPOINT": "s3_endpoint",
+    "CONFLUENCE_S3_REGION": "s3_region", "CONFLUENCE_S3_URL_STYLE": "s3_url_style",
+    "CONFLUENCE_S3_USE_SSL": "s3_use_ssl",
 }
 
 
@@ -189,7 +249,11 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         except yaml.YAMLError as exc:
             raise SettingsError(f"Settings file {file} is not valid YAML: {exc}") from None
         if not isinstance(raw, dict):
-            raise SettingsError(f"Settings file {file} must hold a mapping of sections (auth, sync, filters, indexing)")
+            raise SettingsError(f"Settings file {file} must hold a mapping of sections (auth, sync, filters, indexing, "
+                                "search, storage)")
+        if re.search(r"password\s*=|://[^/@\s]+:[^/@\s]+@", str((raw.get("storage") or {}).get("catalog", ""))):
+            raise SettingsError(f"Settings file {file} holds a password in storage.catalog: secrets come only from the "
+                                "environment; remove it from the file and set PGPASSWORD (or CONFLUENCE_CATALOG)")
         secrets_in_file = [k for k in SECRET_FIELDS if k in (raw.get("auth") or {})]
         if secrets_in_file:
             raise SettingsError(f"Settings file {file} holds auth.{', auth.'.join(secrets_in_file)}: secrets come only "
@@ -203,6 +267,11 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     raw["auth"] = auth
     if env.get("CONFLUENCE_DATA_DIR"):
         raw["data_dir"] = env["CONFLUENCE_DATA_DIR"]
+    storage = dict(raw.get("storage") or {})
+    for var, name in _ENV_STORAGE.items():
+        if env.get(var):
+            storage[name] = env[var]
+    raw["storage"] = storage
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

@@ -115,7 +115,7 @@ class Pipeline:
             return reconcile(SyncContext(client=client, settings=self.settings, site_url=self.emu.base_url))
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings.duckdb_path, read_only=True)
+        return Warehouse(self.settings.lake, read_only=True)
 
     def state(self, key: str) -> Any:
         with self.warehouse() as wh:

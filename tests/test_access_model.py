@@ -28,6 +28,7 @@ from confluence_pipeline.defs.pipeline import PipelineResource
 from confluence_pipeline.defs.resources import ConfluenceResource
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.settings import load_settings
+from confluence_pipeline.storage.lake import Lake
 from confluence_pipeline.storage.warehouse import Warehouse
 
 # History ends at today's midnight (UTC); windows start two days before it (the first holds everything older).
@@ -85,7 +86,7 @@ class Site:
 
     @contextmanager
     def model(self) -> Iterator[AccessModel]:
-        with Warehouse(self.settings.duckdb_path, read_only=True) as wh:
+        with Warehouse(self.settings.lake, read_only=True) as wh:
             yield AccessModel(wh)
 
     def control(self, path: str, body: dict[str, Any]) -> Any:
@@ -273,7 +274,7 @@ def test_mutations_then_an_incremental_sync_still_match(tmp_path):
         assert not restrictions["full_pass"] and restrictions["items_from_audit"] >= 3
         assert restrictions["items_read"] < 20 and restrictions["batched_calls"] <= 1
         # the audit log re-read today's window: no record stored twice
-        with Warehouse(site.settings.duckdb_path, read_only=True) as wh:
+        with Warehouse(site.settings.lake, read_only=True) as wh:
             assert wh.count("audit_log", "summary = 'Content restrictions changed' AND window_key = ?",
                             [today()]) >= 3
             assert wh.run("SELECT count(*) = count(DISTINCT id) FROM audit_log")[0][0]
@@ -298,7 +299,7 @@ def test_an_account_without_audit_access_syncs_and_a_full_pass_catches_restricti
         readable = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
                     for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
         assert readable["readable"] is False
-        with Warehouse(site.settings.duckdb_path, read_only=True) as wh:
+        with Warehouse(site.settings.lake, read_only=True) as wh:
             stored = {r[0] for r in wh.run("SELECT content_id FROM content_access")}
             assert wh.run("SELECT is_sync_account FROM users WHERE account_id = ?", [reader.account_id])[0][0]
         # the account sees part of the site: the model equals Confluence on every item it synced
@@ -324,8 +325,9 @@ def test_an_account_without_audit_access_syncs_and_a_full_pass_catches_restricti
 def test_missing_data_denies_and_is_reported_never_opened(synced, tmp_path):
     site, _ = synced
     ws = site.ws
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(site.settings.duckdb_path, copy)
+    copy = Lake.local(tmp_path / "copy")  # the lake's catalog and files, copied
+    shutil.copytree(site.settings.data_dir / "lake", tmp_path / "copy" / "lake")
+    shutil.copy(site.settings.data_dir / "catalog.sqlite", tmp_path / "copy" / "catalog.sqlite")
 
     def anchor(c):
         return ws.container_of(c) if c.container_id else c
@@ -338,7 +340,7 @@ def test_missing_data_denies_and_is_reported_never_opened(synced, tmp_path):
         group = next(g for c in ws.content.values() if "read" in c.restrictions
                      for g in c.restrictions["read"].group_ids)
         people = [u for u in ws.users if not ws.users[u].is_admin]
-    with Warehouse(site.settings.duckdb_path, read_only=True) as wh:
+    with Warehouse(site.settings.lake, read_only=True) as wh:
         before = {u: AccessModel(wh).visible_ids(u) for u in people}
     with Warehouse(copy) as wh:
         # the restrictions of a restricted page never loaded; a group's members failed to load

@@ -35,6 +35,7 @@ from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.settings import Settings, SyncSettings
 from confluence_pipeline.storage.schema import TABLES
+from confluence_pipeline.storage.lake import Lake
 from confluence_pipeline.storage.warehouse import Warehouse
 from confluence_pipeline.sync.content import OVERLAP
 
@@ -104,7 +105,7 @@ class Site:
         return evaluate(self.definitions().resolve_schedule_def(schedule), self.instance, when)
 
     def watermark(self, asset: str) -> datetime:
-        with Warehouse(self.settings.duckdb_path, read_only=True) as wh:
+        with Warehouse(self.settings.lake, read_only=True) as wh:
             return datetime.fromisoformat(wh.get_state(f"watermark:{asset}"))
 
 
@@ -173,17 +174,17 @@ def site_state(emu: Emulator) -> dict[str, dict[str, tuple]]:
     return state
 
 
-def stored_state(duckdb_path: Path) -> dict[str, dict[str, tuple]]:
-    with Warehouse(duckdb_path, read_only=True) as wh:
+def stored_state(lake: Lake) -> dict[str, dict[str, tuple]]:
+    with Warehouse(lake, read_only=True) as wh:
         return {table: {r[0]: (r[1], r[2]) for r in wh.con.execute(
             f"SELECT id, status, version FROM {table} WHERE status <> 'purged'").fetchall()}
             for table in TYPES.values()}
 
 
-def table_contents(duckdb_path: Path) -> dict[str, list[tuple]]:
+def table_contents(lake: Lake) -> dict[str, list[tuple]]:
     """Every row of every content table, without the columns that say when or where it was written."""
     out = {}
-    with Warehouse(duckdb_path, read_only=True) as wh:
+    with Warehouse(lake, read_only=True) as wh:
         for table in ("spaces", *CONTENT):
             columns = ", ".join(f'"{c}"' for c in TABLES[table].column_names if c not in VOLATILE)
             out[table] = wh.con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
@@ -230,7 +231,7 @@ def test_a_failed_run_moves_no_watermark_and_the_next_tick_catches_up_exactly(si
     assert (first.tags[ASSET_PARTITION_RANGE_START_TAG], first.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
         site.settings.sync.start_date.isoformat(), today().isoformat())
     assert site.run(first.tags).success
-    assert stored_state(site.settings.duckdb_path) == site_state(site.emu)
+    assert stored_state(site.settings.lake) == site_state(site.emu)
     watermarks = {asset: site.watermark(asset) for asset in ("pages", "comments")}
 
     ws = site.emu.ws
@@ -260,8 +261,8 @@ def test_a_failed_run_moves_no_watermark_and_the_next_tick_catches_up_exactly(si
     assert catch_up.tags[ASSET_PARTITION_RANGE_START_TAG] == today().isoformat()
     result = site.run(catch_up.tags)
     assert result.success
-    assert stored_state(site.settings.duckdb_path) == site_state(site.emu)
-    assert comment.id in stored_state(site.settings.duckdb_path)["comments"]
+    assert stored_state(site.settings.lake) == site_state(site.emu)
+    assert comment.id in stored_state(site.settings.lake)["comments"]
     comments = result.asset_materializations_for_node("comments")[-1]
     assert comments.metadata["fetched_since"].value == (watermarks["comments"] - OVERLAP).isoformat()
 
@@ -298,7 +299,7 @@ def test_change_sensor_requests_one_run_per_change(site):
     assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
         today().isoformat(), today().isoformat())
     assert site.run(request.tags).success
-    assert stored_state(site.settings.duckdb_path)["pages"][page.id] == ("current", page.version.number)
+    assert stored_state(site.settings.lake)["pages"][page.id] == ("current", page.version.number)
 
     assert not tick(changed.cursor).run_requests  # never twice for one change
     assert not tick(None).run_requests
@@ -337,7 +338,7 @@ def test_reconciliation_finds_what_timestamps_cannot_show_then_rebuilds_access(s
         instance=site.instance, tags=request.tags)
     assert result.success
 
-    with Warehouse(site.settings.duckdb_path, read_only=True) as wh:
+    with Warehouse(site.settings.lake, read_only=True) as wh:
         assert wh.con.execute("SELECT status FROM pages WHERE id = ?", [purged.id]).fetchone() == ("purged",)
         assert wh.con.execute("SELECT count(*) FROM content_restrictions WHERE content_id = ? AND "
                               "operation = 'read' AND principal_id = ?",
@@ -394,7 +395,7 @@ def test_a_backfill_next_to_a_scheduled_run_writes_one_step_at_a_time(site, tmp_
                    for step, (began, ended) in step_times(site.instance, run_id).items())
     overlaps = [(a[2], b[2]) for a, b in zip(steps, steps[1:]) if b[0] < a[1]]
     assert not overlaps, f"two {POOL} writers at once: {overlaps}"
-    assert stored_state(site.settings.duckdb_path) == site_state(site.emu)  # no lost row
+    assert stored_state(site.settings.lake) == site_state(site.emu)  # no lost row
 
     # the same two runs one after the other, into another data directory; the scheduled run first,
     # as the race above may have had it: its watermark must not make the backfill skip older windows
@@ -402,5 +403,5 @@ def test_a_backfill_next_to_a_scheduled_run_writes_one_step_at_a_time(site, tmp_
     with dg.DagsterInstance.ephemeral() as instance:
         for window in (scheduled, backfill):
             assert site.run(window_tags(*window), instance=instance).success
-    sequential = tmp_path / "sequential" / "confluence.duckdb"
-    assert table_contents(site.settings.duckdb_path) == table_contents(sequential)
+    sequential = Lake.local(tmp_path / "sequential")
+    assert table_contents(site.settings.lake) == table_contents(sequential)

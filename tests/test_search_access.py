@@ -20,6 +20,7 @@ import requests
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from confluence_pipeline.storage.lake import Lake
 from confluence_pipeline.defs.assets import build_content_assets
 from confluence_pipeline.defs.directory import build_directory_assets
 from confluence_pipeline.defs.partitions import content_partitions
@@ -48,7 +49,7 @@ class Site:
         self.ws = self.emu.ws
         self.settings_file = folder / "confluence.yaml"
         self.configure()
-        self.db = load_settings(self.settings_file).duckdb_path
+        self.db = load_settings(self.settings_file).lake
 
     def configure(self, **options: Any) -> None:
         """The settings file every later run reads: the sync window, plus `options`."""
@@ -152,7 +153,7 @@ def test_hits_show_title_breadcrumbs_url_and_a_highlighted_snippet(site):
 
 
 def test_the_command_prints_hits_and_json(site, monkeypatch, capsys):
-    monkeypatch.setenv("CONFLUENCE_DATA_DIR", str(site.db.parent))
+    monkeypatch.setenv("CONFLUENCE_DATA_DIR", str(site.settings_file.parent / "data"))
     monkeypatch.setenv("CONFLUENCE_SETTINGS", str(site.settings_file))
     parser = argparse.ArgumentParser()
     add_search_parser(parser.add_subparsers())
@@ -244,8 +245,8 @@ def test_changes_reach_search_in_one_incremental_sync_and_nothing_leaks(site):
 def test_search_refuses_without_a_directory_and_answers_empty_for_unknown_words(site, tmp_path):
     assert search(site.db, "qqqqzzzz unheardofword", as_user=DEFAULT_EMAIL) == []
     assert search(site.db, "the and of", as_user=DEFAULT_EMAIL) == []  # only stop words
-    with pytest.raises(SearchError, match="does not exist yet"):
-        search(tmp_path / "none.duckdb", "x", as_user=DEFAULT_EMAIL)
+    with pytest.raises(SearchError, match="No synced data"):
+        search(Lake.local(tmp_path / "none"), "x", as_user=DEFAULT_EMAIL)
     with pytest.raises(SearchError, match="type must be one of"):
         search(site.db, "x", as_user=DEFAULT_EMAIL, type="folder")
 

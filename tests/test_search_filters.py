@@ -61,7 +61,7 @@ def expected(ws, filters: IndexingFilters) -> set[str]:
 
 def build(settings: Settings, filters: IndexingFilters) -> tuple[set[str], set[str]]:
     """Run documents and search_index with `filters`; the content ids in each."""
-    with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+    with Warehouse(settings.lake) as wh, wh.transaction():
         build_documents(wh, filters, datetime.now(timezone.utc))
         update_index(wh)
         documents = {r[0] for r in wh.run("SELECT DISTINCT content_id FROM documents")}
@@ -96,7 +96,7 @@ def test_each_filter_off_and_on_changes_exactly_its_own_items(synced):
 def test_chunks_carry_what_a_hit_shows(synced):
     ws, settings, _, _ = synced
     build(settings, IndexingFilters())
-    with Warehouse(settings.duckdb_path, read_only=True) as wh:
+    with Warehouse(settings.lake, read_only=True) as wh:
         rows = wh.run("""SELECT d.content_id, d.content_type, d.space_key, d.title, d.breadcrumbs, d.url, d.modified_at,
                                 d.window_key, d.version, i.text_status, i.reason, d.headings, d.text
                          FROM documents d JOIN document_items i USING (content_id)""")
@@ -125,7 +125,7 @@ def test_chunks_carry_what_a_hit_shows(synced):
 def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
     ws, settings, _, _ = synced
     build(settings, IndexingFilters())
-    with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+    with Warehouse(settings.lake) as wh, wh.transaction():
         report = build_documents(wh, IndexingFilters(), datetime.now(timezone.utc))
         index = update_index(wh)
     assert (report.rebuilt, report.removed, report.chunks_written) == (0, 0, 0)
@@ -133,7 +133,7 @@ def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
 
 
 def indexed_terms(settings: Settings, content_id: str) -> set[str]:
-    with Warehouse(settings.duckdb_path, read_only=True) as wh:
+    with Warehouse(settings.lake, read_only=True) as wh:
         return {r[0] for r in wh.run("""
             SELECT DISTINCT t.term FROM search_postings p JOIN search_terms t USING (term_id)
             JOIN search_items i USING (item_key) WHERE i.content_id = ?""", [content_id])}
@@ -160,7 +160,7 @@ def test_edits_trash_and_restores_reach_documents_and_the_index(synced):
     change(f"{page.id}/edit", {"body": "<h2>Harvest</h2><p>Quokkaberry jam recipes.</p>"})
     documents, indexed = sync_and_build()
     assert page.id in documents and {"quokkaberri", "jam", "harvest"} <= indexed_terms(settings, page.id)
-    with Warehouse(settings.duckdb_path, read_only=True) as wh:  # the old body is gone, not kept beside
+    with Warehouse(settings.lake, read_only=True) as wh:  # the old body is gone, not kept beside
         texts = wh.run("SELECT text FROM documents WHERE content_id = ?", [page.id])
     assert texts == [("Harvest\n\nQuokkaberry jam recipes.",)]
     change(f"{page.id}/trash")
@@ -182,7 +182,7 @@ def test_mentions_take_the_names_the_directory_gives_them_when_it_gives_them(syn
         account_id = page.body.split('ri:account-id="')[1].split('"')[0]
         expected = {c.id for c in mentioning.values() if account_id in c.body}
         name = ws.users[account_id].display_name
-    with Warehouse(settings.duckdb_path) as wh:
+    with Warehouse(settings.lake) as wh:
         assert "@unknown user" in wh.run("SELECT string_agg(text, ' ') FROM documents WHERE content_id = ?",
                                          [page.id])[0][0]
         wh.upsert("users", [{"account_id": account_id, "display_name": name}])  # as the users asset would

@@ -10,16 +10,13 @@ import sys
 import time
 from collections import Counter
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from werkzeug.wrappers import Request, Response
 
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.emulator.http import Forbidden
-from confluence_pipeline.storage.lake import LakeWriter, landing
-from confluence_pipeline.storage.warehouse import Warehouse
+from confluence_pipeline.readers import changes, snapshots
 from conftest import WINDOWED, Pipeline, assert_attachment_files, assert_equals_site, make_pipeline, today
 
 
@@ -38,13 +35,9 @@ def storm_from(emu: Emulator, monkeypatch: pytest.MonkeyPatch, operation: str, n
     monkeypatch.setattr(emu.limits, "before", counting)
 
 
-def landed_versions(pipeline: Pipeline, asset: str) -> Counter:
-    """How often each (id, version) was landed in Parquet."""
-    counts: Counter = Counter()
-    for path in (pipeline.data_dir / "lake" / asset).glob("window=*/*.parquet"):
-        table = pq.read_table(path, columns=["id", "version"])
-        counts.update(zip(table.column("id").to_pylist(), table.column("version").to_pylist()))
-    return counts
+def snapshots_by(pipeline: Pipeline, asset: str) -> list[int]:
+    """The lake snapshots that `asset` committed."""
+    return [s.id for s in snapshots(pipeline.data_dir) if s.writer == asset]
 
 
 def change_some_content(emu: Emulator) -> list[str]:
@@ -62,7 +55,7 @@ def change_some_content(emu: Emulator) -> list[str]:
 def test_a_run_that_dies_half_way_then_runs_again_loses_nothing_and_duplicates_nothing(pipeline, monkeypatch):
     assert all(r.success for r in pipeline.sync())
     watermarks = {asset: pipeline.state(f"watermark:{asset}") for asset in WINDOWED}
-    landed_before = landed_versions(pipeline, "pages")
+    committed_before = snapshots_by(pipeline, "pages")
     edited, created = change_some_content(pipeline.emu)
 
     storm_from(pipeline.emu, monkeypatch, "getPages", 2)  # the pages asset dies after its first listing
@@ -77,14 +70,14 @@ def test_a_run_that_dies_half_way_then_runs_again_loses_nothing_and_duplicates_n
     with pipeline.warehouse() as wh:  # the pages transaction was rolled back whole
         assert wh.run("SELECT title FROM pages WHERE id = ?", [edited]) != [("Edited before the fault",)]
         assert wh.count("pages", "id = ?", [created]) == 0
-    assert landed_versions(pipeline, "pages") == landed_before
-    assert not list((pipeline.data_dir / "lake").glob("*/_staging/*"))
+    assert snapshots_by(pipeline, "pages") == committed_before  # no snapshot, not even a partial one
 
     assert pipeline.materialize(WINDOWED, today(), today()).success
     assert_equals_site(pipeline)
     assert_attachment_files(pipeline)
-    landed = landed_versions(pipeline, "pages")
-    assert landed[(created, 1)] == 1 and landed[(edited, pipeline.emu.ws.content[edited].version.number)] == 1
+    # the history has the rerun's changes once: an insert of the new page, an update of the edited one
+    feed = {(c.key["id"], c.change) for c in changes(committed_before[-1], tables=["pages"], data_dir=pipeline.data_dir)}
+    assert {(created, "insert"), (edited, "update")} <= feed
     assert all(pipeline.state(f"watermark:{asset}") > watermarks[asset] for asset in WINDOWED)
 
 
@@ -118,11 +111,9 @@ def test_a_sync_process_killed_mid_way_then_run_again_loses_nothing_and_duplicat
     assert all(r.success for r in pipeline.sync())
     assert_equals_site(pipeline)
     assert_attachment_files(pipeline)  # no file left half-written
-    assert not list((pipeline.data_dir / "lake").glob("*/_staging/*"))
-    with pipeline.warehouse() as wh:  # every stored version was landed too
-        for asset in ("pages", "attachments"):
-            stored = wh.run(f"SELECT id, version FROM {asset} WHERE status IN ('current', 'archived')")
-            assert set(stored) <= set(landed_versions(pipeline, asset)), asset
+    with pipeline.warehouse() as wh:  # the history holds every stored row, from the first snapshot on
+        stored = {r[0] for r in wh.run("SELECT id FROM attachments")}
+    assert stored == {c.key["id"] for c in changes(0, tables=["attachments"], data_dir=pipeline.data_dir)}
 
 
 def forbid_pages_of(emu: Emulator, monkeypatch: pytest.MonkeyPatch, space_id: str) -> None:
@@ -173,62 +164,3 @@ def test_a_space_that_fails_is_reported_and_the_others_are_synced(pipeline, monk
     assert checks[("pages", "last_sync_complete")] is True
     assert pipeline.state("watermark:pages") > watermark
     assert_equals_site(pipeline)
-
-
-def test_a_run_killed_between_its_commit_and_its_landing_files_has_them_published_next_run(pipeline,
-                                                                                          monkeypatch):
-    """The transaction records what is to publish: the next run of the asset finishes it."""
-    assert all(r.success for r in pipeline.sync())
-    edited, created = change_some_content(pipeline.emu)
-
-    def killed(self: LakeWriter) -> None:
-        raise RuntimeError("killed after the commit, before the publish")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(LakeWriter, "commit", killed)
-        assert not pipeline.materialize(["pages"], today(), today(), raise_on_error=False).success
-    with pipeline.warehouse() as wh:  # committed
-        assert wh.count("pages", "id = ?", [created]) == 1
-    assert (created, 1) not in landed_versions(pipeline, "pages")
-    staged = {p.name for p in (pipeline.data_dir / "lake" / "pages").glob("_staging/*/window=*/*.parquet")}
-    assert staged
-
-    assert pipeline.materialize(["pages"], today(), today()).success
-    assert staged <= {p.name for p in (pipeline.data_dir / "lake" / "pages").glob("window=*/*.parquet")}
-    landed = landed_versions(pipeline, "pages")
-    assert landed[(created, 1)] and landed[(edited, pipeline.emu.ws.content[edited].version.number)]
-    assert not list((pipeline.data_dir / "lake").glob("*/_staging/*"))
-    with pipeline.warehouse() as wh:
-        assert wh.get_state("lake_publish:pages") is None
-
-
-def test_a_publish_that_died_half_way_is_finished_without_losing_what_it_had_moved(tmp_path, monkeypatch):
-    """Whole-window runs clear the windows they replace: finishing their publish again must not
-    clear the files that the first attempt had already moved there."""
-    lake_dir = tmp_path / "lake"
-    old = lake_dir / "pages" / "window=2026-01-02" / "older-0.parquet"
-    old.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"id": ["1"]}), old)
-    windows = {"2026-01-01", "2026-01-02"}
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        moves = []
-
-        def dies_on_the_second_move(src, dst):
-            if moves:
-                raise OSError("killed mid-publish")
-            moves.append(dst)
-            os.rename(src, dst)
-
-        with pytest.raises(OSError), monkeypatch.context() as patch:
-            patch.setattr("confluence_pipeline.storage.lake.os.replace", dies_on_the_second_move)
-            with landing(wh, lake_dir, "pages", windows) as lake:
-                for window in sorted(windows):
-                    lake.add(window, pa.table({"id": [window]}))
-                with wh.transaction():
-                    lake.record(wh)
-        with landing(wh, lake_dir, "pages", set()):
-            pass  # the next run of the asset finishes the publish first
-        assert wh.get_state("lake_publish:pages") is None
-    landed = {p.parent.name: pq.read_table(p).column("id").to_pylist()
-              for p in (lake_dir / "pages").glob("window=*/*.parquet")}
-    assert landed == {"window=2026-01-01": ["2026-01-01"], "window=2026-01-02": ["2026-01-02"]}

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from confluence_pipeline.storage.warehouse import Warehouse
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.model import Workspace
 from confluence_pipeline.sync.content import OVERLAP
@@ -45,8 +46,12 @@ def test_a_full_sync_equals_what_an_administrator_sees(pipeline):
     assert spaces_in_archived > 0  # archived spaces' content is synced too
     used = {window for *_, window, _ in pages}
     assert {START_DATE.isoformat(), (START_DATE + timedelta(days=1)).isoformat()} <= used
-    landed = {p.parent.name for p in (pipeline.data_dir / "lake" / "pages").glob("window=*/*.parquet")}
-    assert landed == {f"window={window}" for window in used}
+    # each materialization names the lake snapshot it committed: the copy as of it holds its rows
+    event = next(e for e in results[1].get_asset_materialization_events() if e.asset_key.path == ["pages"])
+    snapshot = event.materialization.metadata["snapshot_id"].value
+    with Warehouse(pipeline.settings.lake, as_of=snapshot) as wh:
+        assert wh.count("pages") == len(pages)
+    assert list((pipeline.data_dir / "lake").rglob("*.parquet"))  # the tables' data is Parquet
 
 
 def _pick(ws: Workspace) -> dict[str, Any]:

@@ -362,7 +362,7 @@ class AccessModel:
         self.wh = wh
         built = wh.run("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'visible_items'")[0][0]
         if not built:
-            raise AccessNotBuilt(f"{wh.path} has no access model yet: materialize the content_access asset "
+            raise AccessNotBuilt(f"The lake ({wh.lake.describe()}) has no access model yet: materialize the content_access asset "
                                  "(`confluence-pipeline sync`, or in the Dagster UI) first")
 
     def find_user(self, email_or_account_id: str) -> UserRef | None:

@@ -6,7 +6,7 @@ runs as one run (fetched once, split by window on write).
 """
 
 
-from typing import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -20,19 +20,25 @@ from .resources import ConfluenceResource
 POOL = "duckdb"  # one writer on the DuckDB file at a time (see dagster.yaml)
 
 
-def _context(confluence: ConfluenceResource, pipeline: PipelineResource,
-             log: Callable[[str], None]) -> SyncContext:
+def sync_context(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
+                 pipeline: PipelineResource) -> SyncContext:
+    """What a sync step works with; its snapshots name the asset and the run."""
     return SyncContext(client=confluence.get_client(), settings=pipeline.load(), site_url=confluence.site(),
-                       progress=log)
+                       progress=context.log.info, writer=context.asset_key.to_user_string(), run_id=context.run.run_id)
 
 
-def _range(context: dg.AssetExecutionContext, settings: Settings) -> TimeRange:
+def window_range(context: dg.AssetExecutionContext, settings: Settings) -> TimeRange:
     keys = context.partition_key_range
     return Windows(ZoneInfo(settings.sync.timezone), settings.sync.start_date.isoformat()).range(keys.start, keys.end)
 
 
-def _result(report: AssetReport) -> dg.MaterializeResult:
-    metadata = report.metadata()
+def snapshot_metadata(snapshots: list[int]) -> dict[str, Any]:
+    """The lake snapshot a step committed: `query --as-of <id>` reads the copy as it left it."""
+    return {"snapshot_id": snapshots[-1]} if snapshots else {}
+
+
+def sync_result(report: AssetReport, ctx: SyncContext) -> dg.MaterializeResult:
+    metadata = {**report.metadata(), **snapshot_metadata(ctx.snapshots)}
     if report.failures:
         metadata["failure_details"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in report.failures[:50]))
     return dg.MaterializeResult(metadata=metadata)
@@ -46,19 +52,20 @@ def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
     def spaces(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every space the account can see: global, personal, knowledge base; current and archived."""
-        return _result(sync_spaces(_context(confluence, pipeline, context.log.info)))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_spaces(ctx), ctx)
 
     def content_asset(name: str, deps: list, doc: str) -> dg.AssetsDefinition:
         @dg.asset(name=name, deps=deps, description=doc, **windowed)
         def _asset(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                    pipeline: PipelineResource) -> dg.MaterializeResult:
-            ctx = _context(confluence, pipeline, context.log.info)
-            rng = _range(context, ctx.settings)
+            ctx = sync_context(context, confluence, pipeline)
+            rng = window_range(context, ctx.settings)
             if name == "folders":
-                return _result(sync_folders(ctx, rng))
+                return sync_result(sync_folders(ctx, rng), ctx)
             if name == "labels":
-                return _result(sync_labels(ctx, rng))
-            return _result(sync_content(ctx, name, rng))
+                return sync_result(sync_labels(ctx, rng), ctx)
+            return sync_result(sync_content(ctx, name, rng), ctx)
 
         return _asset
 

@@ -15,7 +15,7 @@ CONTAINED = ("comments", "attachments")
 
 def _open(settings: Settings) -> Warehouse:
     """Checks only read: a read-only connection opens fast and skips the schema migration."""
-    return Warehouse(settings.duckdb_path, read_only=True)
+    return Warehouse(settings.lake, read_only=True)
 
 
 def _scalar(wh: Warehouse, sql: str, params: list | None = None) -> int:

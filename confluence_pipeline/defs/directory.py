@@ -13,7 +13,7 @@ from ..access import build_content_access
 from ..storage.warehouse import Warehouse
 from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
                               sync_users)
-from .assets import POOL, _context, _range, _result
+from .assets import POOL, snapshot_metadata, sync_context, sync_result, window_range
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
 from .resources import ConfluenceResource
@@ -39,19 +39,22 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
     def groups(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every group of the site; groups that are gone are marked deleted."""
-        return _result(sync_groups(_context(confluence, pipeline, context.log.info)))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_groups(ctx), ctx)
 
     @dg.asset(deps=[groups], **common)
     def group_members(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                       pipeline: PipelineResource) -> dg.MaterializeResult:
         """Who is in each group. A group whose members cannot be read grants nobody until they can."""
-        return _result(sync_group_members(_context(confluence, pipeline, context.log.info)))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_group_members(ctx), ctx)
 
     @dg.asset(deps=[dg.AssetKey("spaces")], **common)
     def space_permissions(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                           pipeline: PipelineResource) -> dg.MaterializeResult:
         """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
-        return _result(sync_space_permissions(_context(confluence, pipeline, context.log.info)))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_space_permissions(ctx), ctx)
 
     @dg.asset(deps=RESTRICTABLE_KEYS, **common)
     def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig,
@@ -59,16 +62,16 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         """Read and update restrictions of the pages, blog posts and folders synced since their last read,
         100 items per call; restriction-only changes come from the audit log and a daily full pass
         (or `full_pass: true` in the run config)."""
-        ctx = _context(confluence, pipeline, context.log.info)
-        return _result(sync_restrictions(ctx, full_pass=config.full_pass))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_restrictions(ctx, full_pass=config.full_pass), ctx)
 
     @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **common)
     def users(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
               pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every user the site lists and every account named in content, groups and permissions:
         display name, email when visible, account type (atlassian = licensed), status."""
-        ctx = _context(confluence, pipeline, context.log.info)
-        return _result(sync_users(ctx))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_users(ctx), ctx)
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
               **{**common, "kinds": {"duckdb", "parquet"}})
@@ -76,21 +79,21 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
                   pipeline: PipelineResource) -> dg.MaterializeResult:
         """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence
         Administrator permission: without it the asset reports the 403 and writes nothing."""
-        ctx = _context(confluence, pipeline, context.log.info)
-        return _result(sync_audit(ctx, _range(context, ctx.settings)))
+        ctx = sync_context(context, confluence, pipeline)
+        return sync_result(sync_audit(ctx, window_range(context, ctx.settings)), ctx)
 
     # after the reconciliation too (when it runs): it marks the purges content_access must see
     @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS,
                     RECONCILIATION_ASSET],
               **common)
-    def content_access(pipeline: PipelineResource) -> dg.MaterializeResult:
+    def content_access(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
         """Who may view each page, blog post, folder, comment and attachment, as clauses: the space's read
         permission and every read restriction on the item or above it; a viewer must pass them all.
         Query it with visible_items(account_id), content_viewers(content_id), access_explain(...)."""
         settings = pipeline.load()
-        with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+        with Warehouse(settings.lake, writer="content_access", commit_info=context.run.run_id) as wh, wh.transaction():
             summary = build_content_access(wh, datetime.now(timezone.utc))
-        metadata = summary.metadata()
+        metadata = {**summary.metadata(), **snapshot_metadata(wh.snapshots)}
         if summary.problems:
             metadata["denied_for_missing_data"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in summary.problems))
         return dg.MaterializeResult(metadata=metadata)
@@ -120,14 +123,14 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.As
 
     @check("audit_log", "readable", "The account may read the audit log (Confluence Administrator, paid plan).")
     def audit_readable(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with Warehouse(pipeline.load().lake, read_only=True) as wh:
             access = wh.get_state("audit:access") or {"ok": False, "detail": "the audit log was never read"}
         return dg.AssetCheckResult(passed=bool(access["ok"]), severity=dg.AssetCheckSeverity.WARN,
                                    description=access["detail"] or "readable")
 
     @check("content_access", "covers_every_item", "Every stored content item has its access clauses.")
     def covers_every_item(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with Warehouse(pipeline.load().lake, read_only=True) as wh:
             uncovered = _scalar(wh, "SELECT " + " + ".join(
                 f"(SELECT count(*) FROM {t} WHERE id NOT IN (SELECT content_id FROM content_access))"
                 for t in ("pages", "blogposts", "folders", "comments", "attachments")))
@@ -136,7 +139,7 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.As
 
     @check("content_access", "decidable", "No item is denied because something needed to decide is missing.")
     def decidable(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with Warehouse(pipeline.load().lake, read_only=True) as wh:
             denied = _scalar(wh, "SELECT count(DISTINCT content_id) FROM content_access WHERE kind = 'missing' AND "
                                  "content_id NOT IN (SELECT content_id FROM content_access WHERE kind = 'deleted')")
             sample = [r[0] for r in wh.run("SELECT DISTINCT reason FROM content_access WHERE kind = 'missing' "
@@ -150,7 +153,7 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.As
 
 def _complete_check(check, asset: str) -> None:
     def complete(pipeline: PipelineResource) -> dg.AssetCheckResult:
-        with Warehouse(pipeline.load().duckdb_path) as wh:
+        with Warehouse(pipeline.load().lake, read_only=True) as wh:
             failures = wh.get_state(f"failures:{asset}", []) or []
         return dg.AssetCheckResult(passed=not failures, severity=dg.AssetCheckSeverity.WARN,
                                    description=f"{len(failures)} failures in the last sync: " + "; ".join(failures[:5]),

@@ -4,8 +4,8 @@ from typing import Sequence
 
 import dagster as dg
 
-from ..sync.content import SyncContext, reconcile
-from .assets import POOL
+from ..sync.content import reconcile
+from .assets import POOL, snapshot_metadata, sync_context
 from .pipeline import PipelineResource
 from .resources import ConfluenceResource
 
@@ -20,8 +20,7 @@ def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey]) -> dg.Assets
         """Every id of pages, blog posts, folders, comments and attachments listed (no bodies): stored
         content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
         are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
-        ctx = SyncContext(client=confluence.get_client(), settings=pipeline.load(),
-                          site_url=confluence.site(), progress=context.log.info)
-        return dg.MaterializeResult(metadata=reconcile(ctx).metadata())
+        ctx = sync_context(context, confluence, pipeline)
+        return dg.MaterializeResult(metadata={**reconcile(ctx).metadata(), **snapshot_metadata(ctx.snapshots)})
 
     return content_reconciliation

@@ -13,7 +13,7 @@ import dagster as dg
 from ..search.documents import build_documents
 from ..search.index import update_index
 from ..storage.warehouse import Warehouse
-from .assets import POOL
+from .assets import POOL, snapshot_metadata
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
 
@@ -36,9 +36,9 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         type, space, title, breadcrumbs, URL and modified time. Attachments whose text cannot be read
         (encrypted, corrupt, unsupported, over a cap) are listed in document_items with the reason."""
         settings = pipeline.load()
-        with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+        with Warehouse(settings.lake, writer="documents", commit_info=context.run.run_id) as wh, wh.transaction():
             report = build_documents(wh, settings.indexing, datetime.now(timezone.utc), progress=context.log.info)
-        metadata: dict = {**report.metadata(), "windows": _windows(context)}
+        metadata: dict = {**report.metadata(), "windows": _windows(context), **snapshot_metadata(wh.snapshots)}
         if report.skipped:
             metadata["attachments_without_text_by_reason"] = dg.MetadataValue.md(
                 "\n".join(f"- {count} × {reason}" for reason, count in report.skipped.most_common(20)))
@@ -51,8 +51,9 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         replaced, deleted or filtered-out items' chunks removed, only new chunks embedded.
         Query it with `confluence-pipeline search "text" --as USER`."""
         settings = pipeline.load()
-        with Warehouse(settings.duckdb_path) as wh, wh.transaction():
+        with Warehouse(settings.lake, writer="search_index", commit_info=context.run.run_id) as wh, wh.transaction():
             report = update_index(wh, settings.search.semantic, progress=context.log.info)
-        return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context)})
+        return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context),
+                                              **snapshot_metadata(wh.snapshots)})
 
     return [documents, search_index]

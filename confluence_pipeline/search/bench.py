@@ -21,6 +21,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..storage.lake import Lake
+
 QUERIES_PER_USER = 100
 COMMON_QUERIES = ["runbook", "deployment pipeline rollback", "on-call rotation", "incident review", "release checklist",
                   "billing service", "quarterly roadmap", "access review", "デプロイ手順", "план релиза"]
@@ -94,7 +96,7 @@ def bench_search(scale: int = 10_000, seed: int = 42, users: int = 4, keep: Path
             started = time.perf_counter()
             built = _sync(emu, folder)
             sync_s = time.perf_counter() - started
-            db = folder / "data" / "confluence.duckdb"
+            db = Lake.local(folder / "data")
             ws = emu.ws
             facts = ws.planted_facts
             viewers = _users(ws, users)

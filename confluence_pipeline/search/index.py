@@ -14,7 +14,7 @@ millions of rows that are only ever inserted and deleted by chunk):
     search_postings  term_id, item_key, chunk_key, tf, length: one row per term of a chunk; the
                      item and the chunk's length are repeated so that ranking reads this table
                      alone, and it is kept in term order so a query reads few of its row groups
-    search_vectors   chunk_key, vector FLOAT[384]: each chunk's embedding, only when semantic
+    search_vectors   chunk_key, vector FLOAT[] (384 floats): each chunk's embedding, only when semantic
                      ranking is on (search/semantic.py); the model that made them is recorded
                      in sync_state under `search_vectors_model`
 Document frequencies are counted at query time, so they are always exact. What a chunk is found
@@ -43,11 +43,11 @@ VECTORS_MODEL_KEY = "search_vectors_model"
 RECLUSTER_SHARE = 0.2  # rewrite the postings in term order once this share of them arrived unordered
 
 _TABLES = [
-    """CREATE TABLE IF NOT EXISTS search_items (item_key INTEGER PRIMARY KEY, content_id VARCHAR NOT NULL,
+    """CREATE TABLE IF NOT EXISTS search_items (item_key INTEGER NOT NULL, content_id VARCHAR NOT NULL,
         content_type VARCHAR, space_key VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS search_chunks (chunk_key INTEGER PRIMARY KEY, chunk_id VARCHAR NOT NULL,
+    """CREATE TABLE IF NOT EXISTS search_chunks (chunk_key INTEGER NOT NULL, chunk_id VARCHAR NOT NULL,
         item_key INTEGER NOT NULL, text_hash VARCHAR, length INTEGER NOT NULL)""",
-    "CREATE TABLE IF NOT EXISTS search_terms (term VARCHAR PRIMARY KEY, term_id INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS search_terms (term VARCHAR NOT NULL, term_id INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS search_postings (term_id INTEGER NOT NULL, item_key INTEGER NOT NULL,
         chunk_key INTEGER NOT NULL, tf INTEGER NOT NULL, length INTEGER NOT NULL)""",
 ]
@@ -201,8 +201,8 @@ def has_vectors(wh: Warehouse) -> bool:
 def _update_vectors(wh: Warehouse, report: IndexReport, progress: Callable[[str], None]) -> None:
     """Embed every chunk that has no vector (new or changed chunks, or all of them the first time
     or after a change of model)."""
-    wh.run(f"CREATE TABLE IF NOT EXISTS search_vectors (chunk_key INTEGER NOT NULL, "
-           f"vector FLOAT[{semantic.DIMENSIONS}] NOT NULL)")
+    # a lake stores lists, not fixed-size arrays: search casts them back (FLOAT[384])
+    wh.run("CREATE TABLE IF NOT EXISTS search_vectors (chunk_key INTEGER NOT NULL, vector FLOAT[] NOT NULL)")
     model = semantic.model_name()
     if wh.get_state(VECTORS_MODEL_KEY) != model:
         wh.run("DELETE FROM search_vectors")
@@ -218,8 +218,9 @@ def _update_vectors(wh: Warehouse, report: IndexReport, progress: Callable[[str]
         vectors = semantic.embed([index_text(title, headings, text) for _, title, headings, text in rows])
         _insert(wh, "search_vectors", pa.table({
             "chunk_key": pa.array([r[0] for r in rows], pa.int32()),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()),
-                                                        semantic.DIMENSIONS)}))
+            "vector": pa.ListArray.from_arrays(
+                pa.array(range(0, (len(rows) + 1) * semantic.DIMENSIONS, semantic.DIMENSIONS), pa.int32()),
+                pa.array(vectors.ravel(), pa.float32()))}))
         progress(f"search_index: embedded {first + len(keys)}/{len(missing)} chunks")
     report.embedding_s = time.perf_counter() - started
     report.vectors_added = len(missing)

@@ -1,6 +1,6 @@
 """Permission-aware search over the synced copy.
 
-    hits = search("data/confluence.duckdb", "rollback window", as_user="alice@example.com")
+    hits = search(load_settings().lake, "rollback window", as_user="alice@example.com")
 
 Ranking is Okapi BM25 (k1 = 1.2, b = 0.75, Lucene's idf) over chunks; an item ranks by its best
 chunk, and the hit shows that chunk's snippet. The permission filter sits inside the same SQL
@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 
+from ..storage.lake import Lake, LakeError
 from ..storage.warehouse import Warehouse
 from . import semantic
 from .index import has_vectors
@@ -75,7 +75,7 @@ ceiling AS (  -- the highest BM25 score this query can reach: every term, tf wit
 lexical AS (
     SELECT item_key, arg_max(chunk_key, score) AS chunk_key, max(score) AS score FROM scored GROUP BY item_key),
 closeness AS (
-    SELECT c.item_key, v.chunk_key, array_cosine_similarity(v.vector, ?::FLOAT[{semantic.DIMENSIONS}]) AS similarity
+    SELECT c.item_key, v.chunk_key, array_cosine_similarity(v.vector::FLOAT[{semantic.DIMENSIONS}], ?::FLOAT[{semantic.DIMENSIONS}]) AS similarity
     FROM search_vectors v JOIN search_chunks c USING (chunk_key)),
 items AS (
     SELECT item_key, content_id FROM search_items
@@ -126,32 +126,30 @@ class Hit:
         return data
 
 
-def search(db_path: str | Path, query: str, *, as_user: str, space: str | None = None, type: str | None = None,
+def search(lake: Lake, query: str, *, as_user: str, space: str | None = None, type: str | None = None,
            limit: int = 10, mode: Mode | None = None) -> list[Hit]:
     """The best `limit` items for `query` that `as_user` (email or account id) may see. `mode`:
     "bm25", "hybrid" (BM25 fused with semantic similarity), or None: hybrid when the index has
     vectors and the model is installed, else BM25."""
-    with Searcher(db_path) as searcher:
+    with Searcher(lake) as searcher:
         return searcher.search(query, as_user=as_user, space=space, type=type, limit=limit, mode=mode)
 
 
 class Searcher:
-    """Searches over one open (read-only) DuckDB file: for programs that ask many questions."""
+    """Searches over one open (read-only) connection to the lake: for programs that ask many
+    questions. It sees the snapshot it opened on; a sync committing meanwhile never disturbs it."""
 
-    def __init__(self, db_path: str | Path) -> None:
-        self.path = Path(db_path)
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
         self._wh: Warehouse | None = None
         self._statistics: tuple[float, float] | None = None
         self._vectors: bool | None = None
 
     def __enter__(self) -> "Searcher":
-        if not self.path.exists():
-            raise SearchError(f"{self.path} does not exist yet: run `confluence-pipeline sync` (or `demo`) first")
         try:
-            self._wh = Warehouse(self.path, read_only=True).__enter__()
-        except duckdb.IOException as exc:  # DuckDB lets no reader in while another process writes
-            raise SearchError(f"{self.path} cannot be opened ({exc.args[0].splitlines()[0]}): a sync is probably "
-                              "writing it; search again when it has finished") from None
+            self._wh = Warehouse(self.lake, read_only=True).__enter__()
+        except LakeError as exc:
+            raise SearchError(str(exc)) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -196,7 +194,8 @@ class Searcher:
         return _hits(ranked, shown, set(counts))
 
     def _not_built(self, exc: duckdb.CatalogException) -> SearchError:
-        return SearchError(f"{self.path} lacks the search index or the access model ({exc.args[0].splitlines()[0]}):"
+        return SearchError(f"The lake ({self.lake.describe()}) lacks the search index or the access model "
+                           f"({exc.args[0].splitlines()[0]}):"
                            " materialize documents, search_index and content_access (`confluence-pipeline sync`);"
                            " search answers only with what the user may see")
 
@@ -210,7 +209,8 @@ class Searcher:
         if not semantic.installed():
             raise SearchError(f"hybrid search: {semantic.INSTALL_HINT}")
         if not self._vectors:
-            raise SearchError(f"hybrid search: {self.path} has no chunk vectors; materialize search_index with the "
+            raise SearchError(f"hybrid search: the lake ({self.lake.describe()}) has no chunk vectors; "
+                              "materialize search_index with the "
                               "semantic extra installed and search.semantic auto or on")
         return "hybrid"
 

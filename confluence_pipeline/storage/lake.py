@@ -1,95 +1,205 @@
-"""Landing Parquet: what each run fetched, kept per (asset, window) as history.
+"""The lakehouse the copy lives in: a DuckLake catalog and Parquet data files, opened with DuckDB.
 
-    data/lake/<asset>/window=<YYYY-MM-DD>/<run id>-<n>.parquet
+The catalog (which files make up which table at which snapshot) lives in a SQL database: a
+SQLite file under the data directory by default, PostgreSQL in deployments. The data is Parquet
+under `<data dir>/lake/` or on S3-compatible object storage. Every committed transaction is one
+snapshot: a reader attaches the catalog and sees the last committed snapshot (or any older one),
+it never waits for a writer and never blocks one; writers to different tables commit side by side.
 
-A run stages its files and publishes them only after its DuckDB transaction committed, so a
-run that dies leaves no landing rows the warehouse does not have. The transaction also records
-what is to publish (`LakeWriter.record`), so a run killed between its commit and its publish
-has it finished by the next run of the asset (`landing`): none is lost either. A run that covers
-whole windows (a backfill, a re-run) replaces those windows' files; an incremental run adds its own.
+DuckDB's `ducklake`, `sqlite_scanner`, `postgres_scanner` and `httpfs` extensions are loaded
+from the signed binaries that the `duckdb-extension-*` wheels carry (so nothing is downloaded at
+run time); without a wheel, DuckDB's own `INSTALL` is the fallback. Unsigned extensions are
+never allowed.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-import shutil
-import uuid
-from contextlib import contextmanager
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Literal
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import duckdb
 
-from .warehouse import Warehouse
-
-STAGING = "_staging"
-
-
-class LakeWriter:
-    def __init__(self, lake_dir: Path, asset: str, run_id: str, replace_windows: set[str]) -> None:
-        self.root = Path(lake_dir) / asset
-        self.run_id = run_id
-        self.replace_windows = replace_windows
-        self.staging = self.root / STAGING / run_id
-        self._parts = 0
-
-    def add(self, window: str, data: pa.Table) -> None:
-        if data.num_rows == 0:
-            return
-        folder = self.staging / f"window={window}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(data, folder / f"{self.run_id}-{self._parts}.parquet", compression="zstd")
-        self._parts += 1
-
-    def record(self, wh: Warehouse) -> None:
-        """Note in the run's transaction what `commit` will publish, for `landing` to finish it
-        should the run die after its transaction committed."""
-        wh.set_state(_pending_key(self.root.name), {"run_id": self.run_id,
-                                                    "replace_windows": sorted(self.replace_windows)})
-
-    def commit(self) -> None:
-        """Publish staged files; whole-window runs first clear the windows they cover."""
-        staged_windows = {d.name.removeprefix("window=") for d in self.staging.glob("window=*")}
-        for window in sorted(self.replace_windows | staged_windows):
-            target = self.root / f"window={window}"
-            if window in self.replace_windows and target.exists():
-                for old in target.iterdir():  # this run's own files stay: a publish finished again
-                    if not old.name.startswith(f"{self.run_id}-"):
-                        old.unlink()
-            staged = self.staging / f"window={window}"
-            if staged.exists():
-                target.mkdir(parents=True, exist_ok=True)
-                for file in staged.iterdir():
-                    os.replace(file, target / file.name)
-        self.abort()
-
-    def abort(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+ALIAS = "lake"
+_WHEELS = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner": "duckdb_extension_sqlite_scanner",
+           "postgres_scanner": "duckdb_extension_postgres_scanner", "httpfs": "duckdb_extension_httpfs"}
+# DuckDB's own memory; beyond it, joins, sorts and temporary tables spill to the work folder.
+MEMORY_LIMIT = os.environ.get("CONFLUENCE_DUCKDB_MEMORY_LIMIT", "512MB")
 
 
-def _pending_key(asset: str) -> str:
-    return f"lake_publish:{asset}"
+class LakeError(RuntimeError):
+    """The lake cannot be opened or written; the message names the catalog and the fix."""
 
 
-@contextmanager
-def landing(wh: Warehouse, lake_dir: Path, asset: str, replace_windows: set[str]) -> Iterator[LakeWriter]:
-    """The landing files of one run of `asset`: staged while the run works, published when it
-    ends well (call `record` inside its transaction), dropped when it fails.
+class LakeNotFound(LakeError):
+    """Nothing has been synced into this lake yet."""
 
-    First, a publish that a committed run did not finish is finished, and what runs that died
-    before their commit staged is removed (their warehouse writes were rolled back too)."""
-    pending = wh.get_state(_pending_key(asset))
-    if pending:
-        LakeWriter(lake_dir, asset, pending["run_id"], set(pending["replace_windows"])).commit()
-        wh.set_state(_pending_key(asset), None)
-    shutil.rmtree(Path(lake_dir) / asset / STAGING, ignore_errors=True)
-    lake = LakeWriter(lake_dir, asset, uuid.uuid4().hex[:12], replace_windows)
+
+class WriteConflict(LakeError):
+    """Another writer changed the same rows first: the transaction was rolled back, retry it."""
+
+
+@dataclass(frozen=True)
+class S3:
+    """S3-compatible object storage; the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+
+    endpoint: str | None = None  # host[:port]; None: AWS
+    region: str = "us-east-1"
+    url_style: Literal["path", "vhost"] = "vhost"
+    use_ssl: bool = True
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where one copy lives: its catalog, its data files, and local room to spill."""
+
+    catalog: str  # "sqlite:<file>" or "postgres:<libpq connection string or URI>"
+    data_path: str  # a folder, or s3://bucket/prefix/
+    work_dir: Path  # spill space for big merges and sorts
+    s3: S3 | None = None
+    schema: str = "main"  # one schema per site when several share a catalog
+
+    @classmethod
+    def local(cls, data_dir: str | Path) -> "Lake":
+        """The embedded default: data/catalog.sqlite and data/lake/."""
+        data = Path(data_dir).resolve()
+        return cls(catalog=f"sqlite:{data / 'catalog.sqlite'}", data_path=f"{data / 'lake'}/", work_dir=data / "tmp")
+
+    @property
+    def kind(self) -> str:
+        return self.catalog.split(":", 1)[0]
+
+    @property
+    def catalog_file(self) -> Path | None:
+        return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
+
+    def describe(self) -> str:
+        """The catalog, for messages (a password in a connection string is masked)."""
+        return re.sub(r"(password=|://[^:/@]+:)[^\s@]+", r"\1***", self.catalog)
+
+    def attach_sql(self, *, read_only: bool = False, snapshot: int | None = None, alias: str = ALIAS) -> str:
+        """The ATTACH statement (what the duckdb CLI needs too, after LOAD ducklake)."""
+        options = [f"DATA_PATH {_quote(self.data_path)}", "OVERRIDE_DATA_PATH TRUE"]
+        if read_only or snapshot is not None:
+            options.append("READ_ONLY")
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        return f"ATTACH {_quote('ducklake:' + self.catalog)} AS {alias} ({', '.join(options)})"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load a signed extension from its wheel, or install it the usual way."""
     try:
-        yield lake
+        module = importlib.import_module(_WHEELS[name])
+    except ImportError:
+        con.execute(f"INSTALL {name}")
+        con.execute(f"LOAD {name}")
+        return
+    binary = next(Path(module.__file__).parent.glob("extensions/*/*.duckdb_extension"))
+    con.execute(f"LOAD {_quote(str(binary))}")
+
+
+def open_lake(lake: Lake, *, read_only: bool = False, as_of: int | str | datetime | None = None
+              ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached as `lake` and its schema as the default.
+
+    `as_of` (a snapshot id, or a time: the last snapshot at or before it) opens the copy as it
+    was then, read-only."""
+    if lake.kind not in ("sqlite", "postgres"):
+        raise LakeError(f"Catalog {lake.describe()!r} is neither sqlite:<file> nor postgres:<connection>: "
+                        "fix storage.catalog (or CONFLUENCE_CATALOG)")
+    if lake.catalog_file is not None and not lake.catalog_file.exists():
+        if read_only or as_of is not None:
+            raise LakeNotFound(f"No synced data at {lake.catalog_file}: run `confluence-pipeline sync` (or `demo`) "
+                               "first, or point CONFLUENCE_DATA_DIR at the data directory")
+        lake.catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only and not lake.data_path.startswith("s3://"):
+        Path(lake.data_path).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"allow_unsigned_extensions": False, "autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        if not read_only:
+            lake.work_dir.mkdir(parents=True, exist_ok=True)
+            con.execute(f"SET temp_directory = {_quote(str(lake.work_dir))}")
+        load_extension(con, "ducklake")
+        load_extension(con, "sqlite_scanner" if lake.kind == "sqlite" else "postgres_scanner")
+        if lake.data_path.startswith("s3://"):
+            _s3_secret(con, lake.s3 or S3())
+        snapshot = None if as_of is None else _snapshot_at(con, lake, as_of)
+        try:
+            con.execute(lake.attach_sql(read_only=read_only, snapshot=snapshot))
+        except duckdb.Error as exc:
+            raise _attach_error(lake, exc) from None
+        if lake.schema != "main":
+            if not read_only:
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS {ALIAS}."{lake.schema}"')
+        con.execute(f'USE {ALIAS}."{lake.schema}"')
     except BaseException:
-        lake.abort()
+        con.close()
         raise
-    lake.commit()
-    if wh.get_state(_pending_key(asset)):
-        wh.set_state(_pending_key(asset), None)
+    return con
+
+
+def _s3_secret(con: duckdb.DuckDBPyConnection, s3: S3) -> None:
+    load_extension(con, "httpfs")
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        raise LakeError("The lake's data path is on S3 but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set: "
+                        "set them in the environment (never in confluence.yaml)")
+    options = {"KEY_ID": key, "SECRET": secret, "REGION": s3.region, "URL_STYLE": s3.url_style,
+               "USE_SSL": s3.use_ssl}
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        options["SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
+    if s3.endpoint:
+        options["ENDPOINT"] = s3.endpoint
+    body = ", ".join(f"{k} {v if isinstance(v, bool) else _quote(str(v))}" for k, v in options.items())
+    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET lake_s3 (TYPE s3, {body})")
+
+
+def _snapshot_at(con: duckdb.DuckDBPyConnection, lake: Lake, as_of: int | str | datetime) -> int:
+    """The snapshot id that `as_of` names: an id as such, a time as the last snapshot at or before it."""
+    if isinstance(as_of, int) or (isinstance(as_of, str) and as_of.strip().isdigit()):
+        return int(as_of)
+    when = as_of if isinstance(as_of, datetime) else parse_time(as_of)
+    con.execute(lake.attach_sql(read_only=True, alias="lake_history"))
+    try:
+        row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake_history') WHERE snapshot_time <= ?",
+                          [when]).fetchone()
+    finally:
+        con.execute("DETACH lake_history")
+    if row is None or row[0] is None:
+        raise LakeError(f"The lake has no snapshot at or before {when.isoformat()}: its history starts later "
+                        "(see `confluence-pipeline snapshots`)")
+    return int(row[0])
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise LakeError(f"{text!r} is neither a snapshot id nor an ISO time such as 2026-12-01 or "
+                        "2026-12-01T09:00:00+00:00") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _attach_error(lake: Lake, exc: duckdb.Error) -> LakeError:
+    first = str(exc).splitlines()[0]
+    if lake.kind == "postgres":
+        return LakeError(f"Cannot open the lake's catalog on PostgreSQL ({lake.describe()}): {first}. Check that "
+                         "the server is up and storage.catalog (CONFLUENCE_CATALOG) names a reachable database; "
+                         "nothing was written")
+    if "SNAPSHOT" in first.upper() or "snapshot" in first:
+        return LakeError(f"{first}: pick one listed by `confluence-pipeline snapshots`")
+    return LakeError(f"The lake's catalog {lake.catalog_file} cannot be read ({first}). If the file is damaged, "
+                     "move it aside and run `confluence-pipeline sync --from <sync.start_date>`: a full sync "
+                     "rebuilds everything from Confluence")

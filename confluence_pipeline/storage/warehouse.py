@@ -1,30 +1,28 @@
-"""Current state in DuckDB: one row per object, the highest version wins.
+"""Current state in the lake: one row per object, the highest version wins.
 
-Every write of a materialization goes through one `Warehouse.transaction()`, so a run that
-dies half-way leaves the file as it was before the run.
+Every write of a materialization goes through one `Warehouse.transaction()`: it commits one
+DuckLake snapshot, so a run that dies half-way leaves the copy as it was before the run, and
+readers see either the whole of it or none.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import count
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
 
+from .lake import ALIAS, Lake, WriteConflict, open_lake
 from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
           "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "VARCHAR[]": pa.list_(pa.string()), "DOUBLE": pa.float64()}
-# DuckDB's own memory; beyond it, joins, sorts and temporary tables spill to <file>.tmp, so with
-# the staged merges a full sync of any size stays within it. Raise it for speed on big sites.
-MEMORY_LIMIT = os.environ.get("CONFLUENCE_DUCKDB_MEMORY_LIMIT", "512MB")
 # The columns whose change makes an existing row count as "updated" in run metadata.
 _TRACKED = ("version", "status", "title", "parent_id", "space_id", "container_id", "deleted_at", "in_scope", "key",
             "name", "homepage_id")
@@ -54,22 +52,33 @@ class WriteCounts:
 
 
 class Warehouse:
-    """A DuckDB file with the project's schema. Open with `with Warehouse(path) as wh:`."""
+    """The project's tables in a lake. Open with `with Warehouse(lake) as wh:`; a read-only one
+    sees the last committed snapshot (or the one `as_of` names) and never waits for a writer.
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
-        self.path = Path(path)
-        self.read_only = read_only
+    `writer` names the snapshots this one commits (the asset, say); `commit_info` is kept with
+    them too (the Dagster run id), so a snapshot can be traced to what made it."""
+
+    def __init__(self, lake: Lake, *, read_only: bool = False, as_of: int | str | datetime | None = None,
+                 writer: str = "confluence-pipeline", commit_info: str = "") -> None:
+        self.lake = lake
+        self.read_only = read_only or as_of is not None
+        self.as_of = as_of
+        self.writer, self.commit_info = writer, commit_info
+        self.snapshots: list[int] = []  # what this one committed, in order
         self._con: duckdb.DuckDBPyConnection | None = None
         self._in_transaction = False
 
     def __enter__(self) -> "Warehouse":
+        self._con = open_lake(self.lake, read_only=self.read_only, as_of=self.as_of)
         if not self.read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(self.path), read_only=self.read_only)
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        if not self.read_only:
-            self.migrate()
+            for attempt in range(5):
+                try:
+                    self.migrate()
+                    break
+                except WriteConflict:  # another process created the tables at the same moment
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -88,31 +97,51 @@ class Warehouse:
         """Create missing tables and add missing columns; never drops or rewrites data."""
         existing: dict[str, set[str]] = {}
         for table_name, column in self.run("SELECT table_name, column_name FROM information_schema.columns "
-                                           "WHERE table_schema = 'main'"):
+                                           "WHERE table_catalog = ? AND table_schema = ?", [ALIAS, self.lake.schema]):
             existing.setdefault(table_name, set()).add(column)
-        for table in TABLES.values():
-            if table.name not in existing:
-                cols = ", ".join(f'"{c}" {t}' for c, t in table.columns)
-                key = ", ".join(f'"{k}"' for k in table.key)
-                self.run(f'CREATE TABLE "{table.name}" ({cols}, PRIMARY KEY ({key}))')
-                continue
-            for column, type_ in table.columns:
-                if column not in existing[table.name]:
-                    self.run(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
+        missing = [t for t in TABLES.values() if t.name not in existing or
+                   any(c not in existing[t.name] for c in t.column_names)]
+        if not missing:
+            return
+        with self.transaction():  # one snapshot for the whole schema change
+            for table in missing:
+                if table.name not in existing:  # a lake has no key constraints: `merge` keeps keys unique
+                    self.run(f'CREATE TABLE IF NOT EXISTS "{table.name}" '
+                             f'({", ".join(f"{chr(34)}{c}{chr(34)} {t}" for c, t in table.columns)})')
+                    continue
+                for column, type_ in table.columns:
+                    if column not in existing[table.name]:
+                        self.run(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
 
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator["Warehouse"]:
+        """One snapshot: everything written inside, or (on any error) nothing. A commit that lost a
+        race with another writer of the same rows raises WriteConflict: run the work again."""
         self.run("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
             yield self
-        except BaseException:
-            self.run("ROLLBACK")
+            self.run(f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
+                     [self.writer, self.writer, self.commit_info])
+            self.run("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, duckdb.TransactionException) or "conflict" in str(exc).lower():
+                raise WriteConflict(f"{self.writer}: another writer changed the same table first "
+                                    f"({str(exc).splitlines()[0]}); nothing was written, run it again") from exc
             raise
         finally:
             self._in_transaction = False
-        self.run("COMMIT")
+        snapshot = self.run(f"SELECT id FROM ducklake_last_committed_snapshot('{ALIAS}')")
+        if snapshot and snapshot[0][0] is not None:
+            self.snapshots.append(int(snapshot[0][0]))
+
+    def _rollback(self) -> None:
+        try:
+            self.run("ROLLBACK")
+        except duckdb.Error:  # a failed COMMIT has already ended the transaction
+            pass
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:

@@ -32,6 +32,7 @@ demo and the reconciliation schedule.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -44,9 +45,7 @@ from ..confluence.cql import cql_date
 from ..confluence.errors import ConfluenceError, NotFound, PermissionDenied
 from ..confluence.models import Attachment, ContentV1
 from ..settings import Settings
-from ..storage.lake import LakeWriter, landing
-from ..storage.schema import TABLES
-from ..storage.warehouse import Warehouse, WriteCounts, to_arrow
+from ..storage.warehouse import Warehouse, WriteCounts
 from . import rows as R
 from .scope import apply_scope, refresh_tree, spaces_in_scope
 from .windows import EPOCH, TimeRange, Windows, window_start
@@ -64,6 +63,9 @@ class SyncContext:
     site_url: str
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     progress: Callable[[str], None] = lambda message: None
+    writer: str = "confluence-pipeline"  # who the lake's snapshots name: the asset
+    run_id: str = ""  # kept with each snapshot: the Dagster run
+    snapshots: list[int] = field(default_factory=list)  # committed by this step, in order
 
     @property
     def tz(self) -> ZoneInfo:
@@ -77,8 +79,13 @@ class SyncContext:
     def data_dir(self) -> Path:
         return Path(self.settings.data_dir)
 
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings.duckdb_path)
+    @contextmanager
+    def warehouse(self) -> Iterator[Warehouse]:
+        with Warehouse(self.settings.lake, writer=self.writer, commit_info=self.run_id) as wh:
+            try:
+                yield wh
+            finally:
+                self.snapshots.extend(wh.snapshots)
 
 
 @dataclass
@@ -276,11 +283,11 @@ def _fetch_bounds(ctx: SyncContext, wh: Warehouse, asset: str, rng: TimeRange) -
 
 
 class _Writer:
-    """Fetched rows in batches: landing Parquet (staged) and a warehouse staging table, filled
-    outside the transaction and merged inside it, so memory holds one batch whatever the run's size."""
+    """Fetched rows in batches, into a warehouse staging table filled outside the transaction and
+    merged inside it, so memory holds one batch whatever the run's size."""
 
-    def __init__(self, wh: Warehouse, lake: LakeWriter, table: str, report: AssetReport) -> None:
-        self.wh, self.lake, self.table, self.report = wh, lake, table, report
+    def __init__(self, wh: Warehouse, table: str, report: AssetReport) -> None:
+        self.wh, self.table, self.report = wh, table, report
         self.staged = wh.stage(table)
         self.buffer: list[dict[str, Any]] = []
 
@@ -293,12 +300,6 @@ class _Writer:
     def flush(self) -> None:
         if not self.buffer:
             return
-        schema = TABLES[self.table]
-        by_window: dict[str, list[dict[str, Any]]] = {}
-        for row in self.buffer:
-            by_window.setdefault(row.get("window_key") or "unknown", []).append(row)
-        for window, rows in by_window.items():
-            self.lake.add(window, to_arrow(schema, rows))
         self.staged.add(self.buffer)
         self.buffer = []
 
@@ -315,27 +316,24 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
     with _Measure(ctx, report), ctx.warehouse() as wh:
         since, until = _fetch_bounds(ctx, wh, asset, rng)
         report.since = since
-        whole_windows = set() if since > rng.start else set(rng.keys)
-        with landing(wh, ctx.data_dir / "lake", asset, whole_windows) as lake:
-            writer = _Writer(wh, lake, asset, report)
+        writer = _Writer(wh, asset, report)
+        for listing in LISTINGS[asset]:
+            for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
+                writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
+        with wh.transaction():
+            writer.merge()
             for listing in LISTINGS[asset]:
-                for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
-                    writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
-            with wh.transaction():
-                writer.merge()
-                for listing in LISTINGS[asset]:
-                    report.counts += _moved_out(ctx, wh, listing, since, until, report)
-                    report.deleted += _sync_trash(ctx, wh, listing, report)
-                if asset == "pages":
-                    report.counts += _mend_tree(ctx, wh, "pages")
-                report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz).get(asset, 0)
-                listed_all = not report.failures
-                if asset == "attachments":
-                    _download(ctx, wh, report)  # what it misses is tried again next run, watermark or not
-                wh.set_state(f"failures:{asset}", report.failures)
-                if rng.includes_now(ctx.now) and listed_all:
-                    _advance_watermark(ctx, wh, asset, since)
-                lake.record(wh)
+                report.counts += _moved_out(ctx, wh, listing, since, until, report)
+                report.deleted += _sync_trash(ctx, wh, listing, report)
+            if asset == "pages":
+                report.counts += _mend_tree(ctx, wh, "pages")
+            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz).get(asset, 0)
+            listed_all = not report.failures
+            if asset == "attachments":
+                _download(ctx, wh, report)  # what it misses is tried again next run, watermark or not
+            wh.set_state(f"failures:{asset}", report.failures)
+            if rng.includes_now(ctx.now) and listed_all:
+                _advance_watermark(ctx, wh, asset, since)
     return report
 
 
@@ -547,20 +545,18 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         cql = "type = folder"
         if since > EPOCH:
             cql += f' and lastmodified >= "{cql_date(since - CQL_OVERLAP, timezone.utc)}"'
-        with landing(wh, ctx.data_dir / "lake", "folders", set() if since > rng.start else set(rng.keys)) as lake:
-            writer = _Writer(wh, lake, "folders", report)
-            for space_clause in _cql_space_clauses(ctx, wh):
-                for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
-                    row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
-                    if row["modified_at"] and since <= row["modified_at"] < until:
-                        writer.add(row)
-            with wh.transaction():
-                writer.merge()
-                report.counts += _mend_tree(ctx, wh, "folders")
-                report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
-                if rng.includes_now(ctx.now):
-                    _advance_watermark(ctx, wh, "folders", since)
-                lake.record(wh)
+        writer = _Writer(wh, "folders", report)
+        for space_clause in _cql_space_clauses(ctx, wh):
+            for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
+                row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
+                if row["modified_at"] and since <= row["modified_at"] < until:
+                    writer.add(row)
+        with wh.transaction():
+            writer.merge()
+            report.counts += _mend_tree(ctx, wh, "folders")
+            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
+            if rng.includes_now(ctx.now):
+                _advance_watermark(ctx, wh, "folders", since)
     return report
 
 

@@ -32,9 +32,8 @@ from typing import Any, Iterable
 from ..confluence.client import RESTRICTION_BATCH, RESTRICTION_EXPAND
 from ..confluence.errors import ApiError, NotFound, PermissionDenied
 from ..confluence.models import AuditRecord, ContentRestriction, ContentV1
-from ..storage.lake import landing
 from ..storage.schema import TABLES
-from ..storage.warehouse import Warehouse, WriteCounts, to_arrow
+from ..storage.warehouse import Warehouse, WriteCounts
 from .content import AssetReport, SyncContext, _Measure
 from .windows import TimeRange
 
@@ -411,15 +410,8 @@ def sync_audit(ctx: SyncContext, rng: TimeRange) -> DirectoryReport:
             row = audit_row(record, ctx.windows.key(record.creation_date), ctx.now)
             rows[row["id"]] = row
         report.fetched = len(records)
-        with landing(wh, ctx.data_dir / "lake", "audit_log", set(rng.keys)) as lake:
-            by_window: dict[str, list[dict[str, Any]]] = {}
-            for row in rows.values():
-                by_window.setdefault(row["window_key"], []).append(row)
-            for window, window_rows in by_window.items():
-                lake.add(window, to_arrow(TABLES["audit_log"], window_rows))
-            with wh.transaction():
-                report.counts, report.deleted = _replace(wh, "audit_log", "window_key", rng.keys, list(rows.values()))
-                wh.set_state("audit:access", {"ok": True, "detail": "", "at": ctx.now.isoformat()})
-                lake.record(wh)
+        with wh.transaction():
+            report.counts, report.deleted = _replace(wh, "audit_log", "window_key", rng.keys, list(rows.values()))
+            wh.set_state("audit:access", {"ok": True, "detail": "", "at": ctx.now.isoformat()})
         report.extra = {"audit_access": True, "duplicates_dropped": len(records) - len(rows)}
     return report
