@@ -163,6 +163,23 @@ def _snapshots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _maintain(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from .settings import SettingsError, load_settings
+    from .storage.lake import LakeError
+    from .storage.maintenance import maintain
+
+    try:
+        settings = load_settings()
+        report = maintain(settings.lake, retention=timedelta(days=args.retention_days or settings.storage.retention_days),
+                          orphan_grace=timedelta(minutes=args.orphan_grace_minutes))
+    except (LakeError, SettingsError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"Lake maintenance: {report.summary()} in {report.duration_s:.1f} s")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
@@ -227,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("snapshots", help="the lake's snapshots: when, written by which asset and run")
     history.add_argument("--limit", type=int, default=30)
     history.set_defaults(func=_snapshots)
+
+    maintain = sub.add_parser("maintain", help="compact the lake, expire old snapshots, delete orphaned files "
+                                               "(the lake_maintenance job does the same daily)")
+    maintain.add_argument("--retention-days", type=int, help="default: storage.retention_days (30)")
+    maintain.add_argument("--orphan-grace-minutes", type=int, default=60,
+                          help="unknown files younger than this may be a running sync's and are kept")
+    maintain.set_defaults(func=_maintain)
 
     add_access_parser(sub)
     add_search_parser(sub)

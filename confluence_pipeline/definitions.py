@@ -8,6 +8,7 @@ from .defs.assets import build_content_assets
 from .defs.checks import build_checks
 from .defs.directory import build_directory_assets, build_directory_checks
 from .defs.jobs import build_sync_jobs, windowed_keys
+from .defs.maintenance import build_maintenance_schedule, lake_maintenance
 from .defs.partitions import content_partitions
 from .defs.pipeline import PipelineResource
 from .defs.reconcile import build_reconciliation_asset
@@ -30,12 +31,12 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         asset_checks=[*build_checks({a.key.to_user_string(): a for a in content}),
                       *build_directory_checks({a.key.to_user_string(): a for a in directory})],
-        jobs=build_sync_jobs(assets, partitions),
-        schedules=build_schedules(settings, windowed_keys(assets, partitions)),
+        jobs=[*build_sync_jobs(assets, partitions), lake_maintenance],
+        schedules=[*build_schedules(settings, windowed_keys(assets, partitions)), build_maintenance_schedule(settings)],
         sensors=build_sensors(settings, assets, partitions),
         resources={"confluence": confluence_resource_from_settings(settings), "pipeline": PipelineResource()},
-        # the `duckdb` pool lets one step at a time write, so a run's steps share one process
-        # instead of paying a process each for no parallelism
+        # a run's steps share one process; separate runs (a backfill beside the schedule's) write
+        # the lake side by side
         executor=dg.in_process_executor,
     )
 

@@ -57,21 +57,11 @@ def ensure_demo_emulator(port: int = DEMO_PORT, log_dir: Path | None = None) -> 
                        "if another program uses the port, set CONFLUENCE_DEMO_PORT to a free one")
 
 
-# One step at a time may write the DuckDB file (every asset is in the `duckdb` pool), in this
-# SQLite instance as in deploy/dagster.yaml.
-DEMO_INSTANCE_YAML = """concurrency:
-  pools:
-    default_limit: 1
-"""
-
-
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME (default <data dir>/dagster_home, created with the one-writer limit)."""
+    """The instance in DAGSTER_HOME (default <data dir>/dagster_home)."""
     if not os.environ.get("DAGSTER_HOME"):
         home = (Path(settings.data_dir) / "dagster_home").resolve()
         home.mkdir(parents=True, exist_ok=True)
-        if not (home / "dagster.yaml").exists():
-            (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 

@@ -218,7 +218,8 @@ class Settings(_Model):
         elif not data_path.endswith("/"):
             data_path += "/"
         s3 = S3(endpoint=st.s3_endpoint, region=st.s3_region, url_style=st.s3_url_style, use_ssl=st.s3_use_ssl)
-        return Lake(catalog=catalog, data_path=data_path, work_dir=local.work_dir, s3=s3, schema=st.schema_name)
+        return Lake(catalog=catalog, data_path=data_path, work_dir=local.work_dir, s3=s3, schema=st.schema_name,
+                    legacy_file=local.legacy_file)
 
 
 _ENV_AUTH = {

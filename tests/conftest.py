@@ -3,10 +3,12 @@ test, settings in a YAML file, and real materializations through Dagster into th
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -226,3 +228,37 @@ def assert_attachment_files(pipeline: Pipeline) -> None:
             assert local_path == str(path)
             assert path.read_bytes() == attachment_bytes(ws.content[attachment_id], ws.seed), attachment_id
     assert {p.name for p in folder.iterdir()} <= {r[0] for r in rows}  # by id, never by file name
+
+
+# -- PostgreSQL on 127.0.0.1:5432 (trust auth): skipped with the reason without it, required under CI --
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def require_postgres(purpose: str):
+    """An autocommit admin connection to the local server, or a skip (a failure under CI) that says why."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        reason = (f"PostgreSQL is not reachable on 127.0.0.1:5432 as user postgres ({str(exc).strip()}); {purpose} "
+                  "need it: start it with `pg_ctlcluster --skip-systemctl-redirect <version> main start`")
+        if under_ci():
+            pytest.fail(f"{reason}. Under CI these tests must run, never skip.")
+        pytest.skip(reason)
+    admin.autocommit = True
+    return admin
+
+
+@contextmanager
+def fresh_database(admin, name: str) -> Iterator[str]:
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -6,18 +6,17 @@ runs as one run (fetched once, split by window on write).
 """
 
 
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from ..settings import Settings
 from ..sync.content import AssetReport, SyncContext, sync_content, sync_folders, sync_labels, sync_spaces
+from ..sync.conflicts import retry_on_conflict
 from ..sync.windows import TimeRange, Windows
 from .pipeline import PipelineResource
 from .resources import ConfluenceResource
-
-POOL = "duckdb"  # one writer on the DuckDB file at a time (see dagster.yaml)
 
 
 def sync_context(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
@@ -37,7 +36,9 @@ def snapshot_metadata(snapshots: list[int]) -> dict[str, Any]:
     return {"snapshot_id": snapshots[-1]} if snapshots else {}
 
 
-def sync_result(report: AssetReport, ctx: SyncContext) -> dg.MaterializeResult:
+def run_sync(ctx: SyncContext, work: Callable[[], AssetReport]) -> dg.MaterializeResult:
+    """The step's work (run again should its commit lose a race with another writer), as a result."""
+    report = retry_on_conflict(work, progress=ctx.progress)
     metadata = {**report.metadata(), **snapshot_metadata(ctx.snapshots)}
     if report.failures:
         metadata["failure_details"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in report.failures[:50]))
@@ -45,7 +46,7 @@ def sync_result(report: AssetReport, ctx: SyncContext) -> dg.MaterializeResult:
 
 
 def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="confluence", pool=POOL, kinds={"duckdb", "parquet"})
+    common = dict(group_name="confluence", kinds={"ducklake", "parquet"})
     windowed = dict(partitions_def=partitions, backfill_policy=dg.BackfillPolicy.single_run(), **common)
 
     @dg.asset(**common)
@@ -53,7 +54,7 @@ def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every space the account can see: global, personal, knowledge base; current and archived."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_spaces(ctx), ctx)
+        return run_sync(ctx, lambda: sync_spaces(ctx))
 
     def content_asset(name: str, deps: list, doc: str) -> dg.AssetsDefinition:
         @dg.asset(name=name, deps=deps, description=doc, **windowed)
@@ -62,10 +63,10 @@ def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
             ctx = sync_context(context, confluence, pipeline)
             rng = window_range(context, ctx.settings)
             if name == "folders":
-                return sync_result(sync_folders(ctx, rng), ctx)
+                return run_sync(ctx, lambda: sync_folders(ctx, rng))
             if name == "labels":
-                return sync_result(sync_labels(ctx, rng), ctx)
-            return sync_result(sync_content(ctx, name, rng), ctx)
+                return run_sync(ctx, lambda: sync_labels(ctx, rng))
+            return run_sync(ctx, lambda: sync_content(ctx, name, rng))
 
         return _asset
 

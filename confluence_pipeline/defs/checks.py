@@ -7,7 +7,6 @@ import dagster as dg
 
 from ..settings import Settings
 from ..storage.warehouse import Warehouse
-from .assets import POOL
 from .pipeline import PipelineResource
 
 CONTAINED = ("comments", "attachments")
@@ -32,7 +31,7 @@ def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksD
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description, pool=POOL)(fn))
+            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
             return fn
         return register
 

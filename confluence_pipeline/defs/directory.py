@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ..access import build_content_access
+from ..access import AccessSummary, build_content_access
 from ..storage.warehouse import Warehouse
+from ..sync.conflicts import retry_on_conflict
 from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
                               sync_users)
-from .assets import POOL, snapshot_metadata, sync_context, sync_result, window_range
+from .assets import run_sync, snapshot_metadata, sync_context, window_range
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
 from .resources import ConfluenceResource
@@ -33,28 +34,28 @@ def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> d
 
 
 def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="directory", pool=POOL, kinds={"duckdb"})
+    common = dict(group_name="directory", kinds={"ducklake"})
 
     @dg.asset(**common)
     def groups(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every group of the site; groups that are gone are marked deleted."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_groups(ctx), ctx)
+        return run_sync(ctx, lambda: sync_groups(ctx))
 
     @dg.asset(deps=[groups], **common)
     def group_members(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                       pipeline: PipelineResource) -> dg.MaterializeResult:
         """Who is in each group. A group whose members cannot be read grants nobody until they can."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_group_members(ctx), ctx)
+        return run_sync(ctx, lambda: sync_group_members(ctx))
 
     @dg.asset(deps=[dg.AssetKey("spaces")], **common)
     def space_permissions(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                           pipeline: PipelineResource) -> dg.MaterializeResult:
         """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_space_permissions(ctx), ctx)
+        return run_sync(ctx, lambda: sync_space_permissions(ctx))
 
     @dg.asset(deps=RESTRICTABLE_KEYS, **common)
     def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig,
@@ -63,7 +64,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         100 items per call; restriction-only changes come from the audit log and a daily full pass
         (or `full_pass: true` in the run config)."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_restrictions(ctx, full_pass=config.full_pass), ctx)
+        return run_sync(ctx, lambda: sync_restrictions(ctx, full_pass=config.full_pass))
 
     @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **common)
     def users(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
@@ -71,7 +72,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         """Every user the site lists and every account named in content, groups and permissions:
         display name, email when visible, account type (atlassian = licensed), status."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_users(ctx), ctx)
+        return run_sync(ctx, lambda: sync_users(ctx))
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
               **{**common, "kinds": {"duckdb", "parquet"}})
@@ -80,7 +81,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence
         Administrator permission: without it the asset reports the 403 and writes nothing."""
         ctx = sync_context(context, confluence, pipeline)
-        return sync_result(sync_audit(ctx, window_range(context, ctx.settings)), ctx)
+        return run_sync(ctx, lambda: sync_audit(ctx, window_range(context, ctx.settings)))
 
     # after the reconciliation too (when it runs): it marks the purges content_access must see
     @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS,
@@ -91,9 +92,13 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         permission and every read restriction on the item or above it; a viewer must pass them all.
         Query it with visible_items(account_id), content_viewers(content_id), access_explain(...)."""
         settings = pipeline.load()
-        with Warehouse(settings.lake, writer="content_access", commit_info=context.run.run_id) as wh, wh.transaction():
-            summary = build_content_access(wh, datetime.now(timezone.utc))
-        metadata = {**summary.metadata(), **snapshot_metadata(wh.snapshots)}
+        def build() -> tuple[AccessSummary, list[int]]:
+            with Warehouse(settings.lake, writer="content_access", commit_info=context.run.run_id) as wh:
+                with wh.transaction():
+                    return build_content_access(wh, datetime.now(timezone.utc)), wh.snapshots
+
+        summary, snapshots = retry_on_conflict(build, progress=context.log.info)
+        metadata = {**summary.metadata(), **snapshot_metadata(snapshots)}
         if summary.problems:
             metadata["denied_for_missing_data"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in summary.problems))
         return dg.MaterializeResult(metadata=metadata)
@@ -113,8 +118,7 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.As
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description,
-                                         pool=POOL)(fn))
+            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
             return fn
         return register
 

@@ -4,8 +4,9 @@ from typing import Sequence
 
 import dagster as dg
 
+from ..sync.conflicts import retry_on_conflict
 from ..sync.content import reconcile
-from .assets import POOL, snapshot_metadata, sync_context
+from .assets import snapshot_metadata, sync_context
 from .pipeline import PipelineResource
 from .resources import ConfluenceResource
 
@@ -13,14 +14,15 @@ RECONCILIATION_ASSET = dg.AssetKey("content_reconciliation")
 
 
 def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(key=RECONCILIATION_ASSET, deps=list(content_keys), group_name="confluence", pool=POOL,
-              kinds={"duckdb"})
+    @dg.asset(key=RECONCILIATION_ASSET, deps=list(content_keys), group_name="confluence",
+              kinds={"ducklake"})
     def content_reconciliation(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every id of pages, blog posts, folders, comments and attachments listed (no bodies): stored
         content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
         are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
         ctx = sync_context(context, confluence, pipeline)
-        return dg.MaterializeResult(metadata={**reconcile(ctx).metadata(), **snapshot_metadata(ctx.snapshots)})
+        report = retry_on_conflict(lambda: reconcile(ctx), progress=context.log.info)
+        return dg.MaterializeResult(metadata={**report.metadata(), **snapshot_metadata(ctx.snapshots)})
 
     return content_reconciliation

@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ..search.documents import build_documents
-from ..search.index import update_index
+from ..search.documents import DocumentsReport, build_documents
+from ..search.index import IndexReport, update_index
 from ..storage.warehouse import Warehouse
-from .assets import POOL, snapshot_metadata
+from ..sync.conflicts import retry_on_conflict
+from .assets import snapshot_metadata
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
 
@@ -26,7 +27,7 @@ def _windows(context: dg.AssetExecutionContext) -> str:
 
 
 def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="search", pool=POOL, kinds={"duckdb"}, partitions_def=partitions,
+    common = dict(group_name="search", kinds={"ducklake"}, partitions_def=partitions,
                   backfill_policy=dg.BackfillPolicy.single_run())
 
     @dg.asset(deps=[*SOURCE_KEYS, RECONCILIATION_ASSET], **common)
@@ -36,9 +37,14 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         type, space, title, breadcrumbs, URL and modified time. Attachments whose text cannot be read
         (encrypted, corrupt, unsupported, over a cap) are listed in document_items with the reason."""
         settings = pipeline.load()
-        with Warehouse(settings.lake, writer="documents", commit_info=context.run.run_id) as wh, wh.transaction():
-            report = build_documents(wh, settings.indexing, datetime.now(timezone.utc), progress=context.log.info)
-        metadata: dict = {**report.metadata(), "windows": _windows(context), **snapshot_metadata(wh.snapshots)}
+        def build() -> tuple[DocumentsReport, list[int]]:
+            with Warehouse(settings.lake, writer="documents", commit_info=context.run.run_id) as wh:
+                with wh.transaction():
+                    return build_documents(wh, settings.indexing, datetime.now(timezone.utc),
+                                           progress=context.log.info), wh.snapshots
+
+        report, snapshots = retry_on_conflict(build, progress=context.log.info)
+        metadata: dict = {**report.metadata(), "windows": _windows(context), **snapshot_metadata(snapshots)}
         if report.skipped:
             metadata["attachments_without_text_by_reason"] = dg.MetadataValue.md(
                 "\n".join(f"- {count} × {reason}" for reason, count in report.skipped.most_common(20)))
@@ -51,9 +57,13 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         replaced, deleted or filtered-out items' chunks removed, only new chunks embedded.
         Query it with `confluence-pipeline search "text" --as USER`."""
         settings = pipeline.load()
-        with Warehouse(settings.lake, writer="search_index", commit_info=context.run.run_id) as wh, wh.transaction():
-            report = update_index(wh, settings.search.semantic, progress=context.log.info)
+        def update() -> tuple[IndexReport, list[int]]:
+            with Warehouse(settings.lake, writer="search_index", commit_info=context.run.run_id) as wh:
+                with wh.transaction():
+                    return update_index(wh, settings.search.semantic, progress=context.log.info), wh.snapshots
+
+        report, snapshots = retry_on_conflict(update, progress=context.log.info)
         return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context),
-                                              **snapshot_metadata(wh.snapshots)})
+                                              **snapshot_metadata(snapshots)})
 
     return [documents, search_index]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+from filelock import FileLock
 
 ALIAS = "lake"
 _WHEELS = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner": "duckdb_extension_sqlite_scanner",
@@ -62,12 +63,14 @@ class Lake:
     work_dir: Path  # spill space for big merges and sorts
     s3: S3 | None = None
     schema: str = "main"  # one schema per site when several share a catalog
+    legacy_file: Path | None = None  # the single DuckDB file of earlier versions, copied in once
 
     @classmethod
     def local(cls, data_dir: str | Path) -> "Lake":
         """The embedded default: data/catalog.sqlite and data/lake/."""
         data = Path(data_dir).resolve()
-        return cls(catalog=f"sqlite:{data / 'catalog.sqlite'}", data_path=f"{data / 'lake'}/", work_dir=data / "tmp")
+        return cls(catalog=f"sqlite:{data / 'catalog.sqlite'}", data_path=f"{data / 'lake'}/", work_dir=data / "tmp",
+                   legacy_file=data / "confluence.duckdb")
 
     @property
     def kind(self) -> str:
@@ -77,6 +80,13 @@ class Lake:
     def catalog_file(self) -> Path | None:
         return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
 
+    def writer_lock(self) -> FileLock | None:
+        """On a SQLite catalog, write transactions take turns: SQLite lets one commit of two that
+        overlapped fail ("database is locked"), whatever tables they wrote. PostgreSQL takes
+        concurrent commits and reports real conflicts, so it needs none."""
+        file = self.catalog_file
+        return FileLock(f"{file}.writer.lock") if file is not None else None
+
     def describe(self) -> str:
         """The catalog, for messages (a password in a connection string is masked)."""
         return re.sub(r"(password=|://[^:/@]+:)[^\s@]+", r"\1***", self.catalog)
@@ -84,6 +94,8 @@ class Lake:
     def attach_sql(self, *, read_only: bool = False, snapshot: int | None = None, alias: str = ALIAS) -> str:
         """The ATTACH statement (what the duckdb CLI needs too, after LOAD ducklake)."""
         options = [f"DATA_PATH {_quote(self.data_path)}", "OVERRIDE_DATA_PATH TRUE"]
+        if self.kind == "sqlite":  # WAL: readers never wait for the writer, nor it for them
+            options += ["META_JOURNAL_MODE 'WAL'", "META_BUSY_TIMEOUT 60000"]
         if read_only or snapshot is not None:
             options.append("READ_ONLY")
         if snapshot is not None:

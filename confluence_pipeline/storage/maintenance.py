@@ -3,7 +3,7 @@
 Each sync commits snapshots made of small Parquet files (and small changes inlined in the
 catalog). Maintenance, run by its own Dagster job and schedule (or `confluence-pipeline
 maintain`), in this order:
-1. writes inlined rows out to Parquet and merges adjacent small files (readers see the same rows);
+1. drops superseded sync_state rows, writes inlined rows out to Parquet and merges adjacent small files (readers see the same rows);
 2. expires snapshots older than the retention period (`storage.retention_days`): time travel and
    the change feed reach back that far;
 3. deletes the files that only expired snapshots or merged-away files used;
@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .lake import ALIAS, Lake, open_lake
+from .lake import ALIAS, Lake, WriteConflict
+from .warehouse import Warehouse
 
 ORPHAN_GRACE = timedelta(hours=1)  # longer than any write transaction stays open
 
 
 @dataclass
 class MaintenanceReport:
+    state_rows_dropped: int = 0  # sync_state rows a newer row of the same key superseded
     rows_flushed: int = 0
     files_merged: int = 0  # small files rewritten into...
     files_created: int = 0  # ...these
@@ -41,7 +43,7 @@ class MaintenanceReport:
     orphan_paths: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
-        return {"rows_flushed": self.rows_flushed, "files_merged": self.files_merged,
+        return {"state_rows_dropped": self.state_rows_dropped, "rows_flushed": self.rows_flushed, "files_merged": self.files_merged,
                 "files_created": self.files_created, "snapshots_expired": self.snapshots_expired,
                 "snapshots_before": self.snapshots_before, "snapshots_after": self.snapshots_after,
                 "old_files_deleted": self.old_files_deleted, "orphans_deleted": self.orphans_deleted,
@@ -62,12 +64,15 @@ def maintain(lake: Lake, *, retention: timedelta, orphan_grace: timedelta = ORPH
     now = now or datetime.now(timezone.utc)
     report = MaintenanceReport()
     started = time.perf_counter()
-    with open_lake(lake) as con:
+    with Warehouse(lake, writer="lake_maintenance") as wh:
+        con = wh.con
+
         def call(sql: str, params: list | None = None) -> list[tuple]:
             return con.execute(f"CALL {sql}", params or []).fetchall()
 
         report.snapshots_before = _snapshot_count(con)
         report.bytes_before = _data_bytes(con)
+        report.state_rows_dropped = _compact_sync_state(wh)
         report.rows_flushed = sum(r[2] for r in call(f"ducklake_flush_inlined_data('{ALIAS}')"))
         merged = call(f"ducklake_merge_adjacent_files('{ALIAS}')")
         report.files_merged = sum(r[2] for r in merged)
@@ -83,6 +88,17 @@ def maintain(lake: Lake, *, retention: timedelta, orphan_grace: timedelta = ORPH
     report.spill_files_deleted = _delete_old_spill_files(lake, now - orphan_grace)
     report.duration_s = time.perf_counter() - started
     return report
+
+
+def _compact_sync_state(wh: Warehouse) -> int:
+    """Drop superseded sync_state rows (see Warehouse.set_state); should a writer append meanwhile
+    and the commit conflict, the next maintenance run does it instead."""
+    try:
+        with wh.transaction():
+            return int(wh.run("""DELETE FROM sync_state s WHERE EXISTS (SELECT 1 FROM sync_state n
+                WHERE n."key" = s."key" AND n.updated_at > s.updated_at)""")[0][0])
+    except WriteConflict:
+        return 0
 
 
 def _snapshot_count(con: Any) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -23,6 +23,8 @@ from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
           "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "VARCHAR[]": pa.list_(pa.string()), "DOUBLE": pa.float64()}
+# How DuckLake words a commit that another writer's commit made impossible.
+_CONFLICT_WORDS = ("conflict", "failed to commit ducklake transaction")
 # The columns whose change makes an existing row count as "updated" in run metadata.
 _TRACKED = ("version", "status", "title", "parent_id", "space_id", "container_id", "deleted_at", "in_scope", "key",
             "name", "homepage_id")
@@ -67,8 +69,11 @@ class Warehouse:
         self.snapshots: list[int] = []  # what this one committed, in order
         self._con: duckdb.DuckDBPyConnection | None = None
         self._in_transaction = False
+        self._state_clock = datetime.min.replace(tzinfo=timezone.utc)
 
     def __enter__(self) -> "Warehouse":
+        if not self.read_only:
+            _keep_legacy_landing(self.lake)
         self._con = open_lake(self.lake, read_only=self.read_only, as_of=self.as_of)
         if not self.read_only:
             for attempt in range(5):
@@ -103,6 +108,10 @@ class Warehouse:
                    any(c not in existing[t.name] for c in t.column_names)]
         if not missing:
             return
+        legacy = self.lake.legacy_file
+        copy_legacy = not existing and legacy is not None and legacy.exists()
+        if copy_legacy:
+            self.run(f"ATTACH '{str(legacy).replace(chr(39), chr(39) * 2)}' AS legacy (READ_ONLY)")
         with self.transaction():  # one snapshot for the whole schema change
             for table in missing:
                 if table.name not in existing:  # a lake has no key constraints: `merge` keeps keys unique
@@ -112,27 +121,46 @@ class Warehouse:
                 for column, type_ in table.columns:
                     if column not in existing[table.name]:
                         self.run(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
+            if copy_legacy:
+                self._copy_legacy()
+        if copy_legacy:  # kept, renamed: the lake has all of it now, and nothing is deleted
+            self.run("DETACH legacy")
+            legacy.rename(legacy.with_name(legacy.name + ".migrated"))
+
+    def _copy_legacy(self) -> None:
+        """The tables of an earlier version's single DuckDB file (attached as `legacy`), copied into
+        the new lake; the search index and the access macros are rebuilt by the next sync."""
+        old: dict[str, set[str]] = {}
+        for table_name, column in self.run("SELECT table_name, column_name FROM information_schema.columns "
+                                           "WHERE table_catalog = 'legacy' AND table_schema = 'main'"):
+            old.setdefault(table_name, set()).add(column)
+        for table in TABLES.values():
+            if table.name in old:
+                columns = ", ".join(f'"{c}"' for c in table.column_names if c in old[table.name])
+                self.run(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM legacy.main."{table.name}"')
 
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator["Warehouse"]:
         """One snapshot: everything written inside, or (on any error) nothing. A commit that lost a
-        race with another writer of the same rows raises WriteConflict: run the work again."""
-        self.run("BEGIN TRANSACTION")
-        self._in_transaction = True
-        try:
-            yield self
-            self.run(f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
-                     [self.writer, self.writer, self.commit_info])
-            self.run("COMMIT")
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, duckdb.TransactionException) or "conflict" in str(exc).lower():
-                raise WriteConflict(f"{self.writer}: another writer changed the same table first "
-                                    f"({str(exc).splitlines()[0]}); nothing was written, run it again") from exc
-            raise
-        finally:
-            self._in_transaction = False
+        race with another writer of the same table raises WriteConflict: run the work again."""
+        lock = self.lake.writer_lock()
+        with lock if lock is not None else nullcontext():
+            self.run("BEGIN TRANSACTION")
+            self._in_transaction = True
+            try:
+                yield self
+                self.run(f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
+                         [self.writer, self.writer, self.commit_info])
+                self.run("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, duckdb.Error) and any(w in str(exc).lower() for w in _CONFLICT_WORDS):
+                    raise WriteConflict(f"{self.writer}: another writer changed the same table first "
+                                        f"({str(exc).splitlines()[0]}); nothing was written, run it again") from exc
+                raise
+            finally:
+                self._in_transaction = False
         snapshot = self.run(f"SELECT id FROM ducklake_last_committed_snapshot('{ALIAS}')")
         if snapshot and snapshot[0][0] is not None:
             self.snapshots.append(int(snapshot[0][0]))
@@ -240,13 +268,19 @@ class Warehouse:
         return self.con.execute(sql, list(params or [])).fetchall()
 
     # -- sync state (watermarks) -------------------------------------------------------------
+    # sync_state is a log: a write appends, the newest row of a key is its value. Every step
+    # writes state, and appends never conflict where replacing rows would make any two writers
+    # of one lake collide; maintenance drops the rows that newer ones superseded.
     def get_state(self, key: str, default: Any = None) -> Any:
-        rows = self.run('SELECT value FROM sync_state WHERE "key" = ?', [key])
+        rows = self.run('SELECT value FROM sync_state WHERE "key" = ? ORDER BY updated_at DESC LIMIT 1', [key])
         return json.loads(rows[0][0]) if rows else default
 
     def set_state(self, key: str, value: Any) -> None:
-        self.upsert("sync_state", [{"key": key, "value": json.dumps(value, default=str),
-                                    "updated_at": datetime.now(timezone.utc)}])
+        now = datetime.now(timezone.utc)
+        self._state_clock = now = max(now, self._state_clock + timedelta(microseconds=1))  # newest stays last
+        with self._atomic():
+            self.run('INSERT INTO sync_state ("key", value, updated_at) VALUES (?, ?, ?)',
+                     [key, json.dumps(value, default=str), now])
 
     # -- reads -------------------------------------------------------------------------------
     def ids(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> set[str]:
@@ -254,6 +288,18 @@ class Warehouse:
 
     def count(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
         return int(self.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE {where}', list(params)).fetchall()[0][0])
+
+
+def _keep_legacy_landing(lake: Lake) -> None:
+    """Earlier versions kept landing Parquet in <data dir>/lake/<asset>/window=.../, where the lake
+    puts its files now: before the first write, that history moves to <data dir>/landing/, so
+    that the lake's maintenance never takes it for orphaned files."""
+    legacy = lake.legacy_file
+    if legacy is None or not legacy.exists() or (lake.catalog_file and lake.catalog_file.exists()):
+        return
+    old = legacy.parent / "lake"
+    if any(old.glob("*/window=*")):
+        old.rename(legacy.parent / "landing")
 
 
 _STAGED = count(1)
