@@ -172,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
 
         print(format_report(bench_search(args.scale, args.seed, args.users)))
         return 0
+    if args.bench_command == "storage":
+        from .storage_bench import bench_storage
+
+        return bench_storage(args.scale, args.seed, args.edits, args.incrementals, args.kills, as_json=args.json)
     if args.bench_command == "sync":
         bench_sync(args.scale, args.seed, args.latency_ms, args.changes)
         return 0

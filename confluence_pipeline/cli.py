@@ -116,6 +116,9 @@ def _query(args: argparse.Namespace) -> int:
             con.sql(args.sql).show(max_rows=args.max_rows, max_width=200)
     except (LakeError, SettingsError) as exc:
         raise SystemExit(f"error: {exc}") from None
+    except duckdb.CatalogException as exc:
+        raise SystemExit(f"error: {str(exc).splitlines()[0]}\n(`SHOW TABLES` lists what the copy holds; "
+                         "a table appears with the first sync of its asset)") from None
     except duckdb.Error as exc:
         raise SystemExit(f"error: {str(exc).splitlines()[0]}") from None
     return 0
@@ -273,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--seed", type=int, default=42)
     bench_search.add_argument("--users", type=int, default=4, help="users whose searches are timed")
     bench_search.set_defaults(func=_bench)
+    bench_storage = bench_sub.add_parser("storage", help="readers beside syncs, concurrent jobs on PostgreSQL, "
+                                                         "kill -9 and rerun, lake size and maintenance")
+    bench_storage.add_argument("--scale", type=int, default=5000)
+    bench_storage.add_argument("--seed", type=int, default=42)
+    bench_storage.add_argument("--edits", type=int, default=25, help="pages edited before each sync")
+    bench_storage.add_argument("--incrementals", type=int, default=5, help="incremental syncs beside the readers")
+    bench_storage.add_argument("--kills", type=int, default=5, help="syncs killed with kill -9, each then rerun")
+    bench_storage.add_argument("--json", action="store_true", help="one JSON document on stdout (the rest on stderr)")
+    bench_storage.set_defaults(func=_bench)
     return parser
 
 

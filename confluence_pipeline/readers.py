@@ -7,8 +7,8 @@
     for change in confluence_pipeline.changes(since=41):      # what changed after snapshot 41
         print(change.table, change.change, change.key)
 
-A reader sees one snapshot for as long as it holds its connection: a sync that commits meanwhile
-neither waits for it nor disturbs it.
+Each query sees the last snapshot committed when it starts: a sync that commits meanwhile neither
+waits for the reader nor disturbs it. Read at a snapshot (`as_of`) for one unchanging state.
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ def connect(data_dir: str | Path | None = None, *, as_of: int | str | datetime |
 
 
 def attach_line(lake: Lake) -> str:
-    """What the duckdb CLI needs to open the same lake read-only (`duckdb -cmd "..."`)."""
-    return f"INSTALL ducklake; LOAD ducklake; {lake.attach_sql(read_only=True)}; USE {ALIAS}.{lake.schema};"
+    """What the duckdb CLI (1.5.5, as the package) needs to open the same lake read-only."""
+    meta = "sqlite" if lake.kind == "sqlite" else "postgres"
+    return (f"INSTALL ducklake; INSTALL {meta}; LOAD ducklake; LOAD {meta}; {lake.attach_sql(read_only=True)}; "
+            f"USE {ALIAS}.{lake.schema};")
 
 
 @dataclass(frozen=True)

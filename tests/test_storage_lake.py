@@ -322,3 +322,9 @@ def test_s3_without_keys_says_which_variables_to_set(pipeline, monkeypatch):
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     with pytest.raises(LakeError, match="AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"):
         Warehouse(pipeline.settings.lake).__enter__()
+
+
+def test_the_deployment_settings_put_the_catalog_on_postgres_and_the_data_on_s3():
+    deploy = Path(__file__).resolve().parents[1] / "deploy" / "confluence.yaml"
+    lake = load_settings(deploy, env={}).lake
+    assert (lake.kind, lake.data_path) == ("postgres", "s3://confluence-lake/site/")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -17,6 +19,7 @@ from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.emulator.http import Forbidden
 from confluence_pipeline.readers import changes, snapshots
+from confluence_pipeline.storage.maintenance import maintain
 from conftest import WINDOWED, Pipeline, assert_attachment_files, assert_equals_site, make_pipeline, today
 
 
@@ -114,6 +117,10 @@ def test_a_sync_process_killed_mid_way_then_run_again_loses_nothing_and_duplicat
     with pipeline.warehouse() as wh:  # the history holds every stored row, from the first snapshot on
         stored = {r[0] for r in wh.run("SELECT id FROM attachments")}
     assert stored == {c.key["id"] for c in changes(0, tables=["attachments"], data_dir=pipeline.data_dir)}
+    # whatever the killed writer left behind is maintenance's to delete; the tables stay equal
+    report = maintain(pipeline.settings.lake, retention=timedelta(days=30), orphan_grace=timedelta(0))
+    assert not [p for p in report.orphan_paths if Path(p).exists()]
+    assert_equals_site(pipeline)
 
 
 def forbid_pages_of(emu: Emulator, monkeypatch: pytest.MonkeyPatch, space_id: str) -> None:

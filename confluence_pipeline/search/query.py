@@ -137,7 +137,8 @@ def search(lake: Lake, query: str, *, as_user: str, space: str | None = None, ty
 
 class Searcher:
     """Searches over one open (read-only) connection to the lake: for programs that ask many
-    questions. It sees the snapshot it opened on; a sync committing meanwhile never disturbs it."""
+    questions. Each search sees the last committed snapshot; a sync committing meanwhile never
+    waits for it nor disturbs it."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
