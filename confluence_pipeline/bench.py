@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bench_command == "search":
         from .search.bench import bench_search, format_report
 
-        print(format_report(bench_search(args.scale, args.seed, args.users)))
+        print(format_report(bench_search(args.scale, args.seed, args.users, semantic=args.semantic)))
         return 0
     if args.bench_command == "storage":
         from .storage_bench import bench_storage

@@ -275,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--scale", type=int, default=10_000)
     bench_search.add_argument("--seed", type=int, default=42)
     bench_search.add_argument("--users", type=int, default=4, help="users whose searches are timed")
+    bench_search.add_argument("--semantic", choices=["auto", "on", "off"], default="auto",
+                              help="search.semantic for the sync (off: BM25 only, no embedding)")
     bench_search.set_defaults(func=_bench)
     bench_storage = bench_sub.add_parser("storage", help="readers beside syncs, concurrent jobs on PostgreSQL, "
                                                          "kill -9 and rerun, lake size and maintenance")

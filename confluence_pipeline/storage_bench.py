@@ -117,7 +117,8 @@ def _expected_rows(ws) -> dict[str, dict]:
         labels = {(c.id, label_id): (ws.labels[label_id].name,) for c in items
                   if c.type in ("page", "blogpost") and c.status in ("current", "archived")
                   for label_id in c.label_ids}
-        ancestors = {c.id: [a.id for a in ws.ancestors(c)] for c in items if c.type in ("page", "folder")}
+        ancestors = {c.id: [a.id for a in ws.ancestors(c)] for c in items
+                     if c.id in pages or c.id in folders}  # what the sync can see, as above
     return {"spaces": spaces, "pages": pages, "blogposts": blogposts, "folders": folders, "comments": comments,
             "attachments": attachments, "labels": labels, "ancestors": ancestors}
 
