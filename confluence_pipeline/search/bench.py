@@ -129,8 +129,8 @@ def bench_search(scale: int = 10_000, seed: int = 42, users: int = 4, keep: Path
                                  "held_median_ms": statistics.median(held), "held_p95_ms": _percentile(held, 0.95),
                                  "opened_median_ms": statistics.median(opened),
                                  "opened_p95_ms": _percentile(opened, 0.95)}
-            size_mb = sum(f.stat().st_size for f in [Path(lake.catalog.removeprefix("sqlite:")),
-                                                     *Path(lake.data_path).rglob("*")] if f.is_file()) / 1e6
+            size_mb = sum(f.stat().st_size for f in [lake.catalog_file, *Path(lake.data_path).rglob("*")]
+                          if f.is_file()) / 1e6
     finally:
         emu.stop()
     return {
