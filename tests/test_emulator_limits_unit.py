@@ -195,7 +195,8 @@ def test_stats_and_reset(ws: Workspace) -> None:
     assert stats["points_this_hour"] == 30
     limits.reset_stats()
     assert limits.stats() == {"total_requests": 0, "total_points": 0, "by_operation": {},
-                              "rejected": {"429": 0, "503": 0, "dropped": 0}, "points_this_hour": 30}
+                              "rejected": {"429": 0, "503": 0, "dropped": 0}, "points_this_hour": 30,
+                              "received_requests": 0, "received": {}}
 
 
 def test_counts_stay_exact_under_threads(ws: Workspace) -> None:

@@ -5,6 +5,7 @@ The last test runs a few of them through the emulator's WSGI app."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -104,7 +105,7 @@ def ws() -> Workspace:
     return w
 
 
-def call(ws: Workspace, user: str | None, path: str, **params: Any) -> Reply:
+def call(ws: Workspace, user: str | None, path: str, *, gateway: bool = False, **params: Any) -> Reply:
     """GET a site path (/wiki/rest/api/..., or a v1 link such as `_links.next`, which lacks
     /wiki) as `user`. ApiErrors come back rendered in the v1 shape, as the app sends them."""
     if not path.startswith("/wiki/"):
@@ -115,7 +116,7 @@ def call(ws: Workspace, user: str | None, path: str, **params: Any) -> Reply:
         query.setlist(key, value if isinstance(value, list) else [str(value)])
     route, args = _MAP.bind("acme.atlassian.net").match(parts.path, method="GET")
     ctx = Ctx(ws=ws, user=ws.users.get(user) if user else None, method="GET", path=parts.path,
-              params=query, api="v1", site_base=BASE, operation_id=route.operation_id)
+              params=query, api="v1", site_base=BASE, operation_id=route.operation_id, gateway=gateway)
     try:
         return route.handler(ctx, **args)
     except ApiError as err:
@@ -593,19 +594,94 @@ def test_generated_attachments_are_served_from_files(ws: Workspace) -> None:
     assert len(call(ws, BOB, location).body) == 2048
 
 
-@pytest.mark.parametrize("path", ["/rest/api/content", "/rest/api/content/1001", "/rest/api/space"])
-def test_removed_content_reads_are_gone(ws: Workspace, path: str) -> None:
-    reply = call(ws, ADMIN, path)
+@pytest.mark.parametrize("path", ["/rest/api/content", "/rest/api/content/1001", "/rest/api/space",
+                                  "/rest/api/content/1004/child/comment", "/rest/api/content/1004/child/attachment"])
+def test_removed_content_reads_are_gone_through_the_gateway(ws: Workspace, path: str) -> None:
+    reply = call(ws, ADMIN, path, gateway=True)
     assert reply.status == 410
     assert reply.body["message"] == f"{EXCEPTIONS}.GoneException: This deprecated endpoint has been removed."
+    assert reply.body["statusCode"] == 410 and reply.body["data"]["successful"] is False
+
+
+DEPRECATED_V1_READS = {"getContent", "getContentById", "getSpaces", "getContentComments", "getAttachments"}
 
 
 def test_every_v1_route_is_a_spec_operation_or_a_named_extra() -> None:
-    extras = {"goneGetContent", "goneGetContentById", "goneGetSpaces", "downloadAttachmentBytes"}
+    extras = DEPRECATED_V1_READS | {"downloadAttachmentBytes"}
     served = {r.operation_id for r in ROUTES if r.api == "v1" and r.handler.__module__ == api_v1.__name__}
     for operation_id in served - extras:
         validate_response("v1", operation_id, None, status=404)  # raises LookupError if not in the spec
     assert extras <= served
+
+
+def deprecated_read(ws: Workspace, user: str | None, path: str, **params: Any) -> dict[str, Any]:
+    """A 200 of a v1 read the spec no longer lists: with the deprecation warning, and every
+    content/space in it conforming to the spec's `Content` / `Space` schema."""
+    reply = call(ws, user, path, **params)
+    assert reply.status == 200, reply.body
+    assert reply.headers["Warning"].startswith('299 - "Deprecated API')
+    items = reply.body.get("results", [reply.body])
+    for item in items:
+        schema = "Space" if "key" in item else "Content"
+        assert check_schema("v1", schema, item).violations == [], item
+    return reply.body
+
+
+def every_id(ws: Workspace, user: str | None, path: str, **params: Any) -> list[str]:
+    body = deprecated_read(ws, user, path, **params)
+    ids = [r["id"] for r in body["results"]]
+    while "next" in body["_links"]:
+        body = deprecated_read(ws, user, body["_links"]["next"])
+        ids += [r["id"] for r in body["results"]]
+    return ids
+
+
+def test_v1_content_listing_with_basic_auth_shows_what_the_user_may_view(ws: Workspace) -> None:
+    assert set(every_id(ws, ALICE, "/rest/api/content", spaceKey="TEAM", limit=2)) == {"1001", "1002", "1003",
+                                                                                        "1004", "1011"}
+    assert set(every_id(ws, BOB, "/rest/api/content", spaceKey="TEAM")) == {"1001", "1004", "1011"}
+    assert every_id(ws, BOB, "/rest/api/content", spaceKey="PRIV") == []
+    assert every_id(ws, ALICE, "/rest/api/content", spaceKey="TEAM", type="blogpost") == ["1005"]
+    assert every_id(ws, ADMIN, "/rest/api/content", spaceKey="TEAM", status="trashed") == ["1009"]
+    assert every_id(ws, ALICE, "/rest/api/content", title="Public notes") == ["1004"]
+    assert call(ws, ALICE, "/rest/api/content", type="comment").status == 400
+
+
+def test_v1_content_by_id_and_spaces(ws: Workspace) -> None:
+    page = deprecated_read(ws, BOB, "/rest/api/content/1004", expand="body.storage,version,space")
+    assert page["body"]["storage"]["value"] == "<p>Notes for everyone</p>"
+    assert page["space"]["key"] == "TEAM" and page["version"]["number"] == 1
+    assert call(ws, BOB, "/rest/api/content/1002").status == 404  # restricted to Alice and engineering
+    assert [s["key"] for s in deprecated_read(ws, ALICE, "/rest/api/space")["results"]] == ["ARCH", "PRIV", "TEAM"]
+    assert [s["key"] for s in deprecated_read(ws, BOB, "/rest/api/space")["results"]] == ["ARCH", "TEAM"]
+    assert [s["key"] for s in deprecated_read(ws, BOB, "/rest/api/space", spaceKey="TEAM")["results"]] == ["TEAM"]
+
+
+def test_v1_child_comments_and_attachments(ws: Workspace) -> None:
+    comments = deprecated_read(ws, BOB, "/rest/api/content/1004/child/comment", expand="body.view,body.storage",
+                               depth="all")
+    assert [c["id"] for c in comments["results"]] == ["1006"]
+    body = comments["results"][0]["body"]
+    assert body["view"]["value"] == "<p>Nice notes</p>" and body["storage"]["representation"] == "storage"
+    assert comments["results"][0]["extensions"]["location"] == "footer"
+    assert deprecated_read(ws, BOB, "/rest/api/content/1004/child/comment", location="inline")["results"] == []
+    attachments = deprecated_read(ws, BOB, "/rest/api/content/1004/child/attachment")
+    assert [(a["id"], a["title"]) for a in attachments["results"]] == [("att1007", "notes.txt")]
+    assert attachments["results"][0]["extensions"]["mediaType"] == "text/plain"
+    assert call(ws, BOB, "/rest/api/content/1002/child/attachment").status == 404  # cannot see the page
+
+
+def test_v1_body_expansions_render_every_representation(ws: Workspace) -> None:
+    reps = ["storage", "view", "export_view", "styled_view", "editor", "atlas_doc_format"]
+    page = deprecated_read(ws, ALICE, "/rest/api/content/1002", expand=",".join(f"body.{r}" for r in reps))
+    body = page["body"]
+    assert set(reps) <= set(body) and not set(reps) & set(body["_expandable"])
+    assert body["view"]["value"] == "<p>Design of the <b>sync</b> &amp; its parts</p>"
+    assert body["styled_view"]["value"].startswith("<html><head><style>")
+    assert json.loads(body["atlas_doc_format"]["value"]) == {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Design of the "},
+                                          {"type": "text", "text": "sync", "marks": [{"type": "strong"}]},
+                                          {"type": "text", "text": " & its parts"}]}]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,5 +705,28 @@ def test_v1_over_http(ws: Workspace) -> None:
     redirect = client.get("/wiki/rest/api/content/1004/child/attachment/att1007/download", headers=auth)
     assert redirect.status_code == 302
     assert client.get(redirect.headers["Location"], headers=auth).data == b"hello"
-    gone = client.get("/wiki/rest/api/space", headers=auth)
-    assert gone.status_code == 410 and gone.json["statusCode"] == 410
+    spaces = client.get("/wiki/rest/api/space", headers=auth)  # removed only on the OAuth gateway
+    assert spaces.status_code == 200 and "Deprecated API" in spaces.headers["Warning"]
+
+
+def test_stats_count_every_request_served_or_refused(ws: Workspace) -> None:
+    from confluence_pipeline.emulator.app import UNROUTED, Emulator
+
+    emulator = Emulator(ws, email="alice@acme.test", api_token="tok")
+    client = emulator.test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"alice@acme.test:tok").decode()}
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"alice@acme.test:nope").decode()}
+    assert client.get("/wiki/rest/api/content?spaceKey=TEAM", headers=auth).status_code == 200
+    assert client.get("/wiki/rest/api/content/9999", headers=auth).status_code == 404  # by the handler
+    assert client.get("/wiki/rest/api/no/such/thing", headers=auth).status_code == 404  # by routing
+    assert client.get("/elsewhere", headers=auth).status_code == 404
+    assert client.get("/wiki/rest/api/content", headers=wrong).status_code == 401
+    assert client.get("/wiki/rest/api/audit", headers=auth).status_code == 403
+    gateway = f"/ex/confluence/{ws.site.cloud_id}/wiki/rest/api/space"
+    assert client.get(gateway, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    stats = client.get("/__emulator__/stats").json
+    assert stats["received_requests"] == 7
+    assert stats["received"] == {"getContent": {"200": 1, "401": 1}, "getContentById": {"404": 1},
+                                 UNROUTED: {"404": 2}, "getAuditRecords": {"403": 1}, "getSpaces": {"401": 1}}
+    # `total_requests` stays what points are charged on: the listing and the audit's empty 403 reply
+    assert stats["total_requests"] == 2

@@ -1134,3 +1134,43 @@ def test_descendants_cursor_survives_a_purge() -> None:
     everything = [d["id"] for d in call(site, "getPageDescendants", {"limit": "250"}, id=site.home.id)
                   .body["results"]]
     assert shown[:2] + ids(rest) == everything
+
+
+RICH_STORAGE = (
+    '<h2>Plan</h2><p>See <ac:link><ri:page ri:content-title="Roadmap" ri:space-key="ENG" /></ac:link> and '
+    '<a href="https://example.com">the site</a>.</p><ul><li>one</li><li><p>two</p></li></ul>'
+    '<table><tbody><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></tbody></table>'
+    '<ac:structured-macro ac:name="code" ac:macro-id="m1"><ac:parameter ac:name="language">python</ac:parameter>'
+    '<ac:plain-text-body><![CDATA[print("hi")\n]]></ac:plain-text-body></ac:structured-macro>'
+    '<ac:structured-macro ac:name="info" ac:macro-id="m2"><ac:rich-text-body><p>Heads up</p></ac:rich-text-body>'
+    '</ac:structured-macro><ac:structured-macro ac:name="toc" ac:macro-id="m3">'
+    '<ac:parameter ac:name="maxLevel">2</ac:parameter></ac:structured-macro>')
+
+
+@pytest.mark.parametrize("body_format", ["view", "export_view", "styled_view", "editor", "anonymous_export_view",
+                                         "atlas_doc_format", "storage"])
+def test_every_single_page_body_format_is_rendered_from_storage(site: Site_, body_format: str) -> None:
+    site._edit(site.p0, "Page 00", RICH_STORAGE, message="rich")
+    value = call(site, "getPageById", {"body-format": body_format}, id=site.p0.id).body["body"][body_format]["value"]
+    if body_format == "storage":
+        assert value == RICH_STORAGE
+    elif body_format == "atlas_doc_format":
+        doc = json.loads(value)
+        assert [n["type"] for n in doc["content"]] == ["heading", "paragraph", "bulletList", "table", "codeBlock",
+                                                       "panel", "extension"]
+        link = doc["content"][1]["content"][1]
+        assert link["text"] == "Roadmap" and link["marks"][0]["attrs"]["href"].endswith("/display/ENG/Roadmap")
+        assert doc["content"][4] == {"type": "codeBlock", "attrs": {"language": "python"},
+                                     "content": [{"type": "text", "text": 'print("hi")\n'}]}
+        assert doc["content"][5]["attrs"] == {"panelType": "info"}
+        assert doc["content"][6]["attrs"]["extensionKey"] == "toc"
+        assert doc["content"][6]["attrs"]["parameters"]["macroParams"] == {"maxLevel": {"value": "2"}}
+        assert doc["content"][3]["content"][0]["content"][0]["type"] == "tableHeader"
+    else:
+        assert "ac:" not in value and "ri:" not in value  # no storage markup left
+        assert '<h2>Plan</h2>' in value and '<pre class="syntaxhighlighter-pre"' in value
+        assert 'confluence-information-macro-information' in value and "<p>Heads up</p>" in value
+        href = "http://127.0.0.1:8765/wiki/display/ENG/Roadmap" if "export" in body_format \
+            else "/wiki/display/ENG/Roadmap"
+        assert f'<a href="{href}">Roadmap</a>' in value
+        assert value.startswith("<html>") == (body_format == "styled_view")

@@ -918,7 +918,7 @@ def _comment_by_id(ctx: Ctx, comment_id: str, kind: str) -> Reply:
     if version is not None:
         body["version"] = ser.version_json(version)
         if body_format is not None:
-            body["body"] = ser.body_json(ser.body_at(item, version), body_format)
+            body["body"] = ser.body_json(ser.body_at(item, version), body_format, content_id=item.id, ws=ctx.ws)
     if not include_version:
         del body["version"]
     api_path = f"/{kind}-comments/{item.id}"

@@ -51,10 +51,13 @@ DEFAULT_API_TOKEN = "emulator-api-token"
 V2_PREFIX = "/wiki/api/v2"
 GATEWAY_PREFIX = "/ex/confluence/"
 ADMIN_PREFIX = "/__emulator__"
-# Routes Confluence serves that Atlassian's current specs do not describe (removed v1 reads that
-# answer 410, and the file bytes behind the download redirect): no scopes to enforce.
-OUTSIDE_SPEC = frozenset({"goneGetContent", "goneGetContentById", "goneGetSpaces", "downloadAttachmentBytes"})
+# Routes Confluence serves that Atlassian's current specs do not describe (v1 reads removed from
+# the spec, 410 through the gateway, and the file bytes behind the download redirect): no scopes
+# to enforce.
+OUTSIDE_SPEC = frozenset({"getContent", "getContentById", "getSpaces", "getContentComments", "getAttachments",
+                          "downloadAttachmentBytes"})
 UNAUTHENTICATED = frozenset({"downloadAttachmentBytes"})
+UNROUTED = "(no such endpoint)"  # the stats' name for requests that matched no route
 
 
 class _DropConnection(Exception):
@@ -166,6 +169,7 @@ class Emulator:
             return self._api(request, "/" + rest, gateway_cloud_id=cloud_id)
         if path.startswith("/wiki/"):
             return self._api(request, path, gateway_cloud_id=None)
+        self.limits.count_received(UNROUTED, 404)
         return self._json(404, {"errors": [{"status": 404, "code": "NOT_FOUND", "title": "Not Found",
                                             "detail": f"No such endpoint: {path}"}]})
 
@@ -200,6 +204,13 @@ class Emulator:
 
     # -- the API ---------------------------------------------------------------------------
     def _api(self, request: Request, path: str, *, gateway_cloud_id: str | None) -> Response:
+        """Serve one API request and count it, whatever its answer (stats: `received`)."""
+        matched: list[str] = []
+        response = self._api_call(request, path, gateway_cloud_id, matched)
+        self.limits.count_received(matched[0] if matched else UNROUTED, response.status_code)
+        return response
+
+    def _api_call(self, request: Request, path: str, gateway_cloud_id: str | None, matched: list[str]) -> Response:
         if path.startswith(V2_PREFIX + "/") or path == V2_PREFIX:
             api, sub = "v2", path[len(V2_PREFIX):] or "/"
         else:
@@ -212,6 +223,7 @@ class Emulator:
                 if exc.code == 405:
                     raise MethodNotAllowed(f"{request.method} is not supported on {path}") from None
                 raise NotFound(f"No such endpoint: {path}") from None
+            matched.append(rule.operation_id)
             oauth = gateway_cloud_id is not None
             # The signed download URL carries its own token (see api_v1): no other credential.
             user = None if rule.operation_id in UNAUTHENTICATED else self._authenticate(request, rule, gateway_cloud_id)
@@ -224,7 +236,7 @@ class Emulator:
             extra_headers = self.limits.before(rule.operation_id, oauth=oauth)
             ctx = Ctx(ws=self.ws, user=user, method=request.method, path=sub, params=request.args,
                       body=_json_body(request), api=api, site_base=self.ws.site.url + "/wiki",
-                      operation_id=rule.operation_id)
+                      operation_id=rule.operation_id, gateway=oauth)
             with self.ws.lock:
                 reply = rule.handler(ctx, **args)
             self.limits.after(rule.operation_id, reply.points, oauth=oauth)

@@ -156,6 +156,13 @@ DEVIATIONS: tuple[Deviation, ...] = (
            "the bulk lookup returns the same user object", in_recordings=False),
     _extra("v1", "Space", "_expandable.roles", STRING,
            "SOURCE.md §4 (real _expandable key sets); mcp-atlassian-v1-anonymized-mocks.json"),
+    # v2 single-object bodies: the spec lets body-format be any PrimaryBodyRepresentationSingle, but
+    # BodySingle declares only storage, atlas_doc_format and view; the answer is keyed by the format asked.
+    *(_extra("v2", "BodySingle", name, {"$ref": "#/components/schemas/BodyType"},
+             "REAL.md §3 bodies are keyed by the representation asked for (storage in the recordings); "
+             "openapi-v2.json PrimaryBodyRepresentationSingle lists this body-format for GET /pages/{id}",
+             in_recordings=False)
+      for name in ("export_view", "anonymous_export_view", "styled_view", "editor")),
 )
 
 
@@ -179,3 +186,46 @@ def enum_extensions(schema: str, path: str) -> set[str]:
 def nullable_fields(schema: str) -> set[str]:
     """Paths in `schema` that real responses send as null although the spec does not allow it."""
     return {d.path for d in DEVIATIONS if d.kind == "nullable" and d.schema == schema}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """A choice about how Cloud answers where the specs are silent or wrong, and its evidence."""
+
+    topic: str
+    choice: str
+    source: str
+
+
+BEHAVIOURS: tuple[Behaviour, ...] = (
+    Behaviour("v1 content reads under OAuth",
+              "GET /wiki/rest/api/content, /content/{id}, /content/{id}/child/comment, /child/attachment and "
+              "/space answer 410 GoneException 'This deprecated endpoint has been removed.' through "
+              "api.atlassian.com/ex/confluence/{cloudId}",
+              "errors-observed-collection.json (atlassian-python-api#1560, mcp-atlassian#474, "
+              "confluence-markdown-exporter#207: 410 only through the gateway), FACTS.md §11"),
+    Behaviour("v1 content reads with basic auth on the site",
+              "served (v1 shapes, offset paging) with the Warning: 299 - \"Deprecated API, will be removed on "
+              "Mon, 2 Dec 2024 00:00:00 GMT\" header real Cloud sent on GET /wiki/rest/api/content",
+              "errors-observed-collection.json (kovetskiy/mark#493); the same reports say the site host still "
+              "answers; omar16100/atlassian-cli#122 (child/comment with an API token, Aug 2026); "
+              "mcp-atlassian-v1-anonymized-mocks.json (comment and space list shapes)"),
+    Behaviour("410 body",
+              "{statusCode: 410, data: {authorized: true, valid: false, errors: [], successful: false}, "
+              "message: 'com.atlassian.confluence.api.service.exceptions.GoneException: ...'}: the message is "
+              "quoted verbatim; the data flags follow the recorded 404/409 bodies (no 410 body was recorded)",
+              "errors-observed-collection.json"),
+    Behaviour("rendered body formats",
+              "view, export_view (absolute links), styled_view (a styled HTML document), editor and "
+              "anonymous_export_view are HTML rendered from storage; atlas_doc_format is ADF converted from "
+              "storage (paragraphs, headings, lists, tables, marks, links, code, panels, status, mentions, "
+              "emoji, tasks, layouts, images; other macros as extension/bodiedExtension). Cloud's renderer "
+              "adds markup (macro chrome, resource links) the emulator leaves out; editor is the view HTML, "
+              "not the legacy TinyMCE markup",
+              "openapi-v1.json ContentBody / openapi-v2.json BodySingle list the formats; airbyte excerpt "
+              "(storage + view of one page); storage-real-*.xhtml"),
+    Behaviour("request statistics",
+              "/__emulator__/stats `received` counts every API request by operation and status, refused ones "
+              "(routing 404, 401/403, 410, 429) included; `by_operation`/`total_requests` stay the served ones",
+              "FACTS.md §6: rate limiting counts every request"),
+)

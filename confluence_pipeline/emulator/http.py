@@ -137,6 +137,7 @@ class Ctx:
     api: str = "v2"  # v2 | v1
     site_base: str = ""  # https://site/wiki, the `_links.base` value
     operation_id: str = ""
+    gateway: bool = False  # came through api.atlassian.com/ex/confluence (OAuth), not the site host
 
     # -- parameters, validated the way Confluence validates them --------------------------
     def raw(self, name: str) -> str | None:

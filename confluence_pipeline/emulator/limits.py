@@ -213,14 +213,25 @@ class Limits:
     def _operation(self, operation_id: str) -> dict[str, int]:
         return self._by_operation.setdefault(operation_id, {"requests": 0, "points": 0, "rejected": 0})
 
+    def count_received(self, operation_id: str, status: int) -> None:
+        """Count an API request whatever its answer: routing 404s, 401/403, 410 and 429 too."""
+        with self._lock:
+            self._received_total += 1
+            by_status = self._received.setdefault(operation_id, {})
+            by_status[str(status)] = by_status.get(str(status), 0) + 1
+
     def stats(self) -> dict:
-        """Requests and points served since the last reset, rejections, and this hour's OAuth points."""
+        """Requests and points served since the last reset, rejections, this hour's OAuth points,
+        and every request received (`received`: operation -> status -> count), as real rate
+        limiting counts them."""
         with self._lock:
             self._roll_hour(self.ws.clock.now())
             return {"total_requests": self._total_requests, "total_points": self._total_points,
                     "by_operation": {op: dict(entry) for op, entry in self._by_operation.items()},
                     "rejected": dict(self._rejected),
-                    "points_this_hour": self._points_used}
+                    "points_this_hour": self._points_used,
+                    "received_requests": self._received_total,
+                    "received": {op: dict(by_status) for op, by_status in self._received.items()}}
 
     def reset_stats(self) -> None:
         """Zero the counters; the burst window and the points quota are untouched."""
@@ -229,3 +240,5 @@ class Limits:
             self._total_points = 0
             self._by_operation: dict[str, dict[str, int]] = {}
             self._rejected = {"429": 0, "503": 0, "dropped": 0}
+            self._received_total = 0
+            self._received: dict[str, dict[str, int]] = {}

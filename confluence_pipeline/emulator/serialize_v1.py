@@ -25,7 +25,8 @@ from urllib.parse import quote
 
 from .http import epoch_ms, iso
 from .model import AuditRecord, Content, Group, Restriction, Space, User, Version, Workspace
-from .serialize_v2 import attachment_webui, comment_title, content_webui, storage_text, tiny_link
+from .render import RENDERED
+from .serialize_v2 import attachment_webui, comment_title, content_webui, render_body, storage_text, tiny_link
 
 CONTEXT = "/wiki"
 OPERATIONS = ("read", "update")  # the restriction operations content carries
@@ -349,9 +350,11 @@ class V1Json:
 
     def _body(self, item: Content, sub: Expand) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if "storage" in sub:
-            out["storage"] = {"value": item.body, "representation": "storage", "embeddedContent": [],
-                              "_expandable": {"content": f"/rest/api/content/{item.id}"}}
+        for rep in BODY_REPRESENTATIONS:
+            if rep in sub and (rep == "storage" or rep in RENDERED):
+                value = render_body(item.body, rep, content_id=item.id, ws=self.ws)
+                out[rep] = {"value": value, "representation": rep, "embeddedContent": [],
+                            "_expandable": {"content": f"/rest/api/content/{item.id}"}}
         out["_expandable"] = {rep: "" for rep in BODY_REPRESENTATIONS if rep not in out}
         return out
 

@@ -7,9 +7,8 @@ pages and blog posts without a body format but no `body` key on comments, `resol
 on footer comments, four inline-comment property keys, `icon`/`description` null in space
 lists, `currentActiveAlias`, `edituiv2`, attachment `downloadLink` with `cacheVersion=1`.
 
-Two renderings are approximations, since the emulator stores storage format only:
-`atlas_doc_format` is a minimal ADF document (one paragraph holding the body's text), and
-`view` (and the other single-object HTML formats) repeat the storage XHTML.
+The emulator stores storage format only; every other body format is rendered from it by
+render.py.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ import base64
 import html
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, quote_plus
 
 from .http import epoch_ms, iso
+from .render import render
 from .model import Content, Label, Property, Space, SpacePermission, User, Version, Workspace
 
 INCLUDE_LIMIT = 50  # every include-* block returns at most this many items
@@ -89,19 +89,25 @@ def storage_text(storage: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", storage)).split())
 
 
-def minimal_adf(storage: str) -> str:
-    text = storage_text(storage)
-    paragraph: dict[str, Any] = {"type": "paragraph"}
-    if text:
-        paragraph["content"] = [{"type": "text", "text": text}]
-    return json.dumps({"type": "doc", "version": 1, "content": [paragraph]}, separators=(",", ":"))
+def display_names(ws: Workspace | None) -> Callable[[str], str]:
+    """account id -> display name, for rendered mentions (the id itself when unknown)."""
+    def name(account_id: str) -> str:
+        user = ws.users.get(account_id) if ws is not None else None
+        return user.display_name if user is not None else account_id
+    return name
 
 
-def body_json(storage: str, body_format: str | None) -> dict[str, Any]:
+def render_body(storage: str, representation: str, *, content_id: str, ws: Workspace | None) -> str:
+    site_base = (ws.site.url if ws is not None else "") + "/wiki"
+    return render(storage, representation, content_id=content_id, site_base=site_base, names=display_names(ws))
+
+
+def body_json(storage: str, body_format: str | None, *, content_id: str = "",
+              ws: Workspace | None = None) -> dict[str, Any]:
     """`body` for a requested representation; `{}` when none was asked for."""
     if body_format is None:
         return {}
-    value = minimal_adf(storage) if body_format == "atlas_doc_format" else storage
+    value = render_body(storage, body_format, content_id=content_id, ws=ws)
     return {body_format: {"representation": body_format, "value": value}}
 
 
@@ -144,7 +150,7 @@ def version_item_json(item: Content, version: Version, body_format: str | None) 
     """One entry of a versions listing (PageVersion, BlogPostVersion, CommentVersion): the
     version plus the entity as it was at that version, under the key of its type."""
     out = version_json(version)
-    body = {} if item.type == "attachment" else body_json(body_at(item, version), body_format)
+    body = {} if item.type == "attachment" else body_json(body_at(item, version), body_format, content_id=item.id)
     key = item.type if item.type in ("page", "blogpost", "attachment") else "comment"
     out[key] = {"body": body, "title": title_at(item, version), "id": item.id}
     return out
@@ -209,7 +215,7 @@ def page_json(ws: Workspace, item: Content, *, body_format: str | None, include_
     }
     if include_version:
         out["version"] = version_json(shown, item)
-    out["body"] = body_json(body_at(item, shown), body_format)
+    out["body"] = body_json(body_at(item, shown), body_format, content_id=item.id, ws=ws)
     out["_links"] = _page_links(ws, item)
     return out
 
@@ -227,7 +233,7 @@ def blogpost_json(ws: Workspace, item: Content, *, body_format: str | None, incl
     }
     if include_version:
         out["version"] = version_json(shown, item)
-    out["body"] = body_json(body_at(item, shown), body_format)
+    out["body"] = body_json(body_at(item, shown), body_format, content_id=item.id, ws=ws)
     out["_links"] = _page_links(ws, item)
     return out
 
@@ -357,7 +363,7 @@ def comment_json(ws: Workspace, item: Content, *, shape: str, body_format: str |
         out["resolutionLastModifierId"] = item.resolution_last_modifier_id
         out["resolutionLastModifiedAt"] = iso(item.resolution_last_modified_at)
     if body_format is not None:
-        out["body"] = body_json(item.body, body_format)
+        out["body"] = body_json(item.body, body_format, content_id=item.id, ws=ws)
     if inline:
         out["properties"] = _inline_properties(item)
     container = ws.container_of(item)
