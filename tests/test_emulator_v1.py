@@ -668,6 +668,9 @@ def test_v1_child_comments_and_attachments(ws: Workspace) -> None:
     attachments = deprecated_read(ws, BOB, "/rest/api/content/1004/child/attachment")
     assert [(a["id"], a["title"]) for a in attachments["results"]] == [("att1007", "notes.txt")]
     assert attachments["results"][0]["extensions"]["mediaType"] == "text/plain"
+    assert attachments["results"][0]["metadata"]["mediaType"] == "text/plain"  # unasked, as Cloud sends it
+    download = attachments["results"][0]["_links"]["download"]
+    assert download.startswith("/download/attachments/1004/notes.txt?version=1&modificationDate=")
     assert call(ws, BOB, "/rest/api/content/1002/child/attachment").status == 404  # cannot see the page
 
 

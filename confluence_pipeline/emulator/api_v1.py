@@ -741,8 +741,9 @@ def _statuses(ctx: Ctx) -> set[str]:
     return {"current", "trashed", "draft", "archived"} if "any" in statuses else statuses
 
 
-def _content_list(ctx: Ctx, items: list[Content], *, default_limit: int, max_limit: int) -> Reply:
-    expand = parse_expand(ctx.list_param("expand"))
+def _content_list(ctx: Ctx, items: list[Content], *, default_limit: int, max_limit: int,
+                  always_expand: Sequence[str] = ()) -> Reply:
+    expand = parse_expand([*ctx.list_param("expand"), *always_expand])
     page, envelope = _offset_page(ctx, items, default_limit=default_limit, max_limit=max_limit, strict=False)
     js = _serializer(ctx)
     return _served({"results": [js.content(item, expand) for item in page], **envelope}, len(page))
@@ -807,7 +808,10 @@ def get_attachments(ctx: Ctx, id: str) -> Reply:
     items = [a for a in ctx.ws.attachments_of(container.id) if a.status == "current"
              and (filename is None or a.title == filename) and (media_type is None or a.media_type == media_type)]
     items.sort(key=lambda a: a.numeric_id)
-    return _content_list(ctx, items, default_limit=CHILD_DEFAULT_LIMIT, max_limit=CHILD_MAX_LIMIT)
+    # Attachment listings carry `metadata` (mediaType, comment) unasked: LangChain and LlamaIndex
+    # read attachment["metadata"]["mediaType"] from them without an expand.
+    return _content_list(ctx, items, default_limit=CHILD_DEFAULT_LIMIT, max_limit=CHILD_MAX_LIMIT,
+                         always_expand=("metadata",))
 
 
 @route("v1", "GET", "/wiki/rest/api/space", "getSpaces")

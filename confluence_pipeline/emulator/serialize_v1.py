@@ -26,7 +26,8 @@ from urllib.parse import quote
 from .http import epoch_ms, iso
 from .model import AuditRecord, Content, Group, Restriction, Space, User, Version, Workspace
 from .render import RENDERED
-from .serialize_v2 import attachment_webui, comment_title, content_webui, render_body, storage_text, tiny_link
+from .serialize_v2 import (attachment_webui, comment_title, content_webui, download_link, render_body, storage_text,
+                           tiny_link)
 
 CONTEXT = "/wiki"
 OPERATIONS = ("read", "update")  # the restriction operations content carries
@@ -275,6 +276,8 @@ class V1Json:
                  "tinyui": tiny_link(item.numeric_id)}
         if not search and item.type in ("page", "blogpost"):
             links["editui"] = f"/pages/resumedraft.action?draftId={item.id}"
+        if item.type == "attachment":
+            links["download"] = download_link(item, item.version)
         return links
 
     def _expansion(self, item: Content, name: str, sub: Expand) -> Any:
@@ -309,15 +312,20 @@ class V1Json:
     def _metadata(self, item: Content, sub: Expand) -> dict[str, Any] | None:
         """`expand=metadata.labels`: the item's labels as a LabelArray (how a sync reads labels
         of many items in one CQL call)."""
-        if "labels" not in sub:
+        out: dict[str, Any] = {}
+        if item.type == "attachment":  # as text2confl-v1-attachment-upload-response.json shows it
+            out.update(comment=item.attachment_comment or "", mediaType=item.media_type)
+        if "labels" in sub:
+            labels = [self.ws.labels[i] for i in item.label_ids if i in self.ws.labels]
+            results = [{"prefix": label.prefix, "name": label.name, "id": label.id, "label": label.name}
+                       for label in labels]
+            out["labels"] = {"results": results, "start": 0, "limit": 200, "size": len(results),
+                             "_links": {"self": f"{self.base}/rest/api/content/{item.id}/label"}}
+        if not out:
             return None
-        labels = [self.ws.labels[i] for i in item.label_ids if i in self.ws.labels]
-        results = [{"prefix": label.prefix, "name": label.name, "id": label.id, "label": label.name}
-                   for label in labels]
-        return {"labels": {"results": results, "start": 0, "limit": 200, "size": len(results),
-                           "_links": {"self": f"{self.base}/rest/api/content/{item.id}/label"}},
-                "_expandable": {"currentuser": "", "comments": "", "simple": "", "properties": "",
-                                "frontend": "", "likes": ""}}
+        out["_expandable"] = {"currentuser": "", "comments": "", "simple": "", "properties": "", "frontend": "",
+                              "likes": ""}
+        return out
 
     def version(self, item: Content, version: Version) -> dict[str, Any]:
         return {
