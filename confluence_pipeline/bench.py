@@ -176,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
         from .storage_bench import bench_storage
 
         return bench_storage(args.scale, args.seed, args.edits, args.incrementals, args.kills, as_json=args.json)
+    if args.bench_command == "peers":
+        from .peers_bench import bench_peers
+
+        return bench_peers(args.scale, args.seed, as_json=args.json)
     if args.bench_command == "sync":
         bench_sync(args.scale, args.seed, args.latency_ms, args.changes)
         return 0

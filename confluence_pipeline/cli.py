@@ -287,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_storage.add_argument("--kills", type=int, default=5, help="syncs killed with kill -9, each then rerun")
     bench_storage.add_argument("--json", action="store_true", help="one JSON document on stdout (the rest on stderr)")
     bench_storage.set_defaults(func=_bench)
+    bench_peers = bench_sub.add_parser("peers", help="this sync beside LangChain and LlamaIndex on one site: calls, "
+                                                     "time, memory, coverage, over-grants (needs the peers extra)")
+    bench_peers.add_argument("--scale", type=int, default=300)
+    bench_peers.add_argument("--seed", type=int, default=42)
+    bench_peers.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    bench_peers.set_defaults(func=_bench)
     return parser
 
 
