@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -80,7 +81,17 @@ def _run_langchain(base: str, auth: tuple[str, str], run: Run) -> None:
 def _run_llamaindex(base: str, auth: tuple[str, str], run: Run) -> None:
     from llama_index.readers.confluence import ConfluenceReader
 
-    reader = ConfluenceReader(base_url=f"{base}/wiki", user_name=auth[0], password=auth[1])
+    failed: list[str] = []  # the reader logs a failed attachment and goes on without it
+
+    class _Failures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Failed to process attachment"):
+                failed.append(record.getMessage()[:120])
+
+    logger = logging.getLogger("bench-peers-llamaindex")
+    logger.addHandler(_Failures())
+    logger.propagate = False
+    reader = ConfluenceReader(base_url=f"{base}/wiki", user_name=auth[0], password=auth[1], logger=logger)
     for key in _spaces(base, auth):
         try:
             documents = reader.load_data(space_key=key, page_status="current", include_attachments=True)
@@ -89,6 +100,8 @@ def _run_llamaindex(base: str, auth: tuple[str, str], run: Run) -> None:
                              "loaded again without")
             documents = reader.load_data(space_key=key, page_status="current")
         run.pages += [d.doc_id for d in documents]
+    if failed:
+        run.notes.append(f"{len(failed)} attachments failed and were left out, e.g. {failed[0]!r}")
 
 
 def _run_ours(base: str, auth: tuple[str, str], run: Run, data_dir: str) -> None:
