@@ -733,3 +733,28 @@ def test_stats_count_every_request_served_or_refused(ws: Workspace) -> None:
                                  UNROUTED: {"404": 2}, "getAuditRecords": {"403": 1}, "getSpaces": {"401": 1}}
     # `total_requests` stays what points are charged on: the listing and the audit's empty 403 reply
     assert stats["total_requests"] == 2
+
+
+def test_deprecated_reads_answer_410_through_the_gateway_and_200_on_the_site(ws: Workspace) -> None:
+    from urllib.parse import urlencode
+
+    from confluence_pipeline.emulator.app import Emulator
+
+    emulator = Emulator(ws, email="alice@acme.test", api_token="tok", auto_consent=True)
+    client = emulator.test_client()
+    query = urlencode({"audience": "api.atlassian.com", "client_id": "emulator-client", "state": "s",
+                       "scope": "read:confluence-content.all", "response_type": "code", "prompt": "consent",
+                       "redirect_uri": emulator.credentials["redirect_uri"]})
+    code = parse_qsl(urlsplit(client.get(f"/authorize?{query}").headers["Location"]).query)
+    token = client.post("/oauth/token", json={"grant_type": "authorization_code", "client_id": "emulator-client",
+                                              "client_secret": "emulator-secret", "code": dict(code)["code"],
+                                              "redirect_uri": emulator.credentials["redirect_uri"]}).json
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    basic = {"Authorization": "Basic " + base64.b64encode(b"alice@acme.test:tok").decode()}
+    for path in ("/wiki/rest/api/content?spaceKey=TEAM&expand=body.storage,version", "/wiki/rest/api/space",
+                 "/wiki/rest/api/content/1004/child/comment", "/wiki/rest/api/content/1004/child/attachment"):
+        gone = client.get(f"/ex/confluence/{ws.site.cloud_id}{path}", headers=bearer)
+        assert gone.status_code == 410, path
+        assert gone.json["message"].endswith("GoneException: This deprecated endpoint has been removed.")
+        served = client.get(path, headers=basic)
+        assert served.status_code == 200 and served.json["results"], path
