@@ -8,8 +8,8 @@ documented space-key mode with comments and attachments on, with basic auth as t
 
 Over-grants: a peer's output has no per-user permissions, so every item it fetched that some
 user of the site cannot view is something that user could read in the peer's index but not in
-Confluence. They are counted against the site's permission rules (Workspace.can_view, the ground
-truth this project's access model is tested against).
+Confluence. They are counted with this project's access model (built by its own run, which comes
+first), and cross-checked against the site's own rules (Workspace.can_view).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Run:
     comments: list[str] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     permissions: bool = False
+    visible: dict[str, list[str]] = field(default_factory=dict)  # this project's access model: user -> ids
     notes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     peak_rss_mb: float = 0.0
@@ -105,19 +106,32 @@ def _run_llamaindex(base: str, auth: tuple[str, str], run: Run) -> None:
 
 
 def _run_ours(base: str, auth: tuple[str, str], run: Run, data_dir: str) -> None:
+    """The whole sync: content, then groups, members, space permissions, restrictions, users and
+    the access model, as `confluence-pipeline sync` materializes them."""
+    from .access import AccessModel, build_content_access
     from .bench import _run_all
     from .confluence.client import ConfluenceClient
     from .settings import Settings, SyncSettings
     from .storage.warehouse import Warehouse
     from .sync.content import SyncContext
+    from .sync.directory import (sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
+                                 sync_users)
 
     today = datetime.now(timezone.utc).date()
     settings = Settings(data_dir=Path(data_dir), sync=SyncSettings(start_date=today - timedelta(days=7)))
-    client = ConfluenceClient.with_api_token(base, *auth)
-    _run_all(SyncContext(client=client, settings=settings, site_url=base))
+    ctx = SyncContext(client=ConfluenceClient.with_api_token(base, *auth), settings=settings, site_url=base)
+    _run_all(ctx)
+    for step in (sync_groups, sync_group_members, sync_space_permissions, sync_restrictions, sync_users):
+        step(ctx)
+    with Warehouse(settings.lake, writer="content_access") as wh:
+        with wh.transaction():
+            build_content_access(wh, datetime.now(timezone.utc))
     with Warehouse(settings.lake, read_only=True) as wh:
         for table in ("pages", "blogposts", "comments", "attachments"):
             setattr(run, table, sorted(wh.ids(table, "status = 'current'")))
+        model = AccessModel(wh)
+        accounts = [r[0] for r in wh.run("SELECT account_id FROM users WHERE deleted_at IS NULL")]
+        run.visible = {account: sorted(model.visible_ids(account)) for account in accounts}
     run.permissions = True
 
 
@@ -148,18 +162,19 @@ def _in_subprocess(peer: str, base: str, email: str, token: str, data_dir: str) 
     return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _over_grants(ws: Any, ids: list[str]) -> tuple[int, int]:
-    """(items some user cannot view, item-user pairs) among what a peer fetched."""
+def _over_grants(ws: Any, visible: dict[str, set[str]], ids: list[str]) -> tuple[int, int, int]:
+    """(items some user cannot view, item-user pairs) among what a peer fetched, by this project's
+    access model (`visible`); and the pairs where the site's own rules disagree with it."""
     users = [u.account_id for u in ws.users.values() if not u.is_admin]
-    items = pairs = 0
+    items = pairs = disagreements = 0
     for cid in set(ids):
         item = ws.content.get(cid)
-        if item is None:
-            continue
-        hidden = sum(1 for u in users if not ws.can_view(u, item))
+        hidden = [u for u in users if cid not in visible.get(u, set())]
         items += bool(hidden)
-        pairs += hidden
-    return items, pairs
+        pairs += len(hidden)
+        if item is not None:
+            disagreements += sum(1 for u in users if (u in hidden) == ws.can_view(u, item))
+    return items, pairs, disagreements
 
 
 def bench_peers(scale: int, seed: int, as_json: bool) -> int:
@@ -172,6 +187,7 @@ def bench_peers(scale: int, seed: int, as_json: bool) -> int:
     totals = {kind: sum(1 for c in current if c.type == kind) for kind in ("page", "blogpost", "comment", "attachment")}
     proc, base = _serve_emulator(scale, seed)
     rows: list[dict[str, Any]] = []
+    visible: dict[str, set[str]] = {}  # from this project's run, which comes first
     try:
         for peer in PEERS:
             with tempfile.TemporaryDirectory(prefix=f"bench-peers-{peer}-") as data_dir:
@@ -183,7 +199,14 @@ def bench_peers(scale: int, seed: int, as_json: bool) -> int:
                     measured.append((result, stats))
             (first, stats), (_, second_stats) = measured
             fetched = first.pages + first.blogposts + first.comments + first.attachments
-            items, pairs = (0, 0) if first.permissions else _over_grants(ws, fetched)
+            if first.permissions:
+                visible = {account: set(ids) for account, ids in first.visible.items()}
+                items = pairs = 0
+            else:
+                items, pairs, disagreements = _over_grants(ws, visible, fetched)
+                if disagreements:
+                    first.notes.append(f"the access model and the site's rules disagree on {disagreements} "
+                                       "item-user pairs")
             rows.append({"client": peer, "calls": stats["received_requests"], "points": stats["total_points"],
                          "wall_s": round(first.wall_s, 1), "peak_rss_mb": round(first.peak_rss_mb),
                          "pages": len(set(first.pages)), "blogposts": len(set(first.blogposts)),
