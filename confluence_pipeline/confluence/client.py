@@ -574,8 +574,7 @@ class ConfluenceClient:
         ident = item.get("id") if isinstance(item, dict) else None
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        reason = (f"{name}: object {ident or '(no id)'} skipped, its {field} is invalid "
-                  f"({first['msg']}, got {str(first.get('input'))[:60]!r})")
+        reason = f"{name}: object {ident or '(no id)'} skipped, its {field} is invalid ({str(first.get('input'))[:60]!r})"
         log.warning("Confluence sent a malformed object; %s", reason)
         with self._stats_lock:
             self._skipped.append(reason)
