@@ -165,6 +165,24 @@ def test_dropped_connections_are_retried(emu, expected_ids):
     assert emu.limits.stats()["rejected"]["dropped"] == 5
 
 
+def test_an_outage_after_a_long_429_storm_backs_off_from_the_first_step(emu, expected_ids):
+    sleeps = Sleeps()
+    emu.limits.set_faults(storm_429=10, storm_retry_after=1)
+
+    def sleep(seconds: float) -> None:
+        sleeps(seconds)
+        if len(sleeps.waits) == 10:  # the storm is over; the site goes down for three requests
+            emu.limits.set_faults(drop_connections=3)
+
+    policy = RetryPolicy(sleep=sleep, clock=sleeps.clock, random=lambda: 0.5)
+    client = ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN, retry=policy, page_size=50)
+    assert [p.id for p in client.pages()] == expected_ids
+    assert sleeps.waits[10:] == pytest.approx([2.0, 4.0, 8.0])  # not 30 s: the outage budget's own count
+    stats = client.stats()
+    assert stats["retries_by_cause"] == {"rate_limited": 10, "server_error": 0, "no_answer": 3}
+    assert stats["waited_outage_seconds"] == pytest.approx(14.0)
+
+
 def test_connections_dropped_past_the_budget(emu):
     emu.limits.set_faults(drop_connections=50)
     with pytest.raises(SiteUnreachable, match="Could not reach 127.0.0.1:[0-9]+ for getSpaces .*past the outage "

@@ -370,6 +370,7 @@ class ConfluenceClient:
         tries = 0
         rate_waited = 0.0  # this call's waits on 429s
         outage_since: float | None = None  # when this call first failed without a usable answer
+        retries = {"rate_limit": 0, "outage": 0}
         while True:
             tries += 1
             self._note_wait(self.pacer.wait() + self.throttle.acquire())
@@ -418,7 +419,9 @@ class ConfluenceClient:
                 failure = retry
             finally:
                 self.throttle.release()
-            delay = self.retry.delay(tries, failure.status, failure.headers)
+            budget_name = "rate_limit" if failure.status == 429 else "outage"
+            retries[budget_name] += 1  # backoff grows with the retries of this budget only
+            delay = self.retry.delay(retries[budget_name], failure.status, failure.headers)
             if failure.status == 429:
                 cause, spent, budget = "rate_limited", rate_waited, self.retry.max_rate_limit_wait
                 self.throttle.rate_limited(delay)
@@ -430,19 +433,17 @@ class ConfluenceClient:
             if left <= 0 or (failure.status == 429 and delay > left):
                 raise self._exhausted(name, url, failure, tries, spent, delay)
             delay = min(delay, left)  # an outage gets one last try at the end of its budget
-            before = rate_waited if failure.status == 429 else spent
-            # one line per 30 s of waiting (and the first retry): a long wait is never silent
-            level = logging.WARNING if tries == 1 or int((before + delay) // LOG_EVERY) > int(before // LOG_EVERY) \
-                else logging.DEBUG
-            log.log(level, "Confluence %s %s failed (%s); retry %d in %.1f s (%.0f s of the %.0f s %s so far)",
-                    name, redact_url(url), failure.cause, tries, delay, before,
-                    budget, "rate-limit budget" if failure.status == 429 else "outage budget")
+            # a line at the first retry of each budget, then one per 30 s of waiting: never silent for long
+            crossed = int((spent + delay) // LOG_EVERY) > int(spent // LOG_EVERY)
+            log.log(logging.WARNING if retries[budget_name] == 1 or crossed else logging.DEBUG,
+                    "Confluence %s %s failed (%s); retry %d in %.1f s (%.0f s of the %.0f s %s budget so far)",
+                    name, redact_url(url), failure.cause, tries, delay, spent, budget, budget_name.replace("_", "-"))
             self.retry.sleep(delay)
             if failure.status == 429:
                 rate_waited += delay
             with self._stats_lock:
                 self._retries[cause] += 1
-                self._waited_for["rate_limit" if failure.status == 429 else "outage"] += delay
+                self._waited_for[budget_name] += delay
 
     def _note_wait(self, seconds: float) -> None:
         """Pacing and throttling before a request: waiting on the rate limit, but no retry."""
