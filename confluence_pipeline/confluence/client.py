@@ -14,9 +14,11 @@ Failures. Idempotent calls (GET, and POST /users-bulk, a read) are retried on 42
 lost connections per `RetryPolicy`, whose budgets are in time (`max_rate_limit_wait` for 429s,
 `max_outage` for the rest); then a clear error from `errors.py` naming the budget and the setting.
 A 429 also halves the `Throttle` that the client's threads share and holds them all until the
-server's Retry-After, so parallel listings and downloads slow down together and then recover. Under OAuth a 401 (or
-a 403/404 that a probe shows was an expired token, FACTS.md §11) renews the token once and
-retries once.
+server's Retry-After, so parallel listings and downloads slow down together and then recover.
+Under OAuth a 401 (or a 403/404 that a probe shows was an expired token, FACTS.md §11) renews
+the token once and retries once. A 2xx body that is not JSON (a proxy's page, a cut answer) is
+retried like an outage; a next link to another host is refused; a listed object that does not
+parse is left out and kept for `take_skipped()`, so the caller can record it.
 
 Counters. Every HTTP call is counted by operation (the spec's operationId), with the API points
 it cost by Atlassian's model (1 per call, +1 per core object, +2 per identity object):

@@ -4,11 +4,11 @@
 `Retry-After` (or, on a gateway 429 without it, `X-RateLimit-Reset`) is the minimum, otherwise
 exponential backoff with a 0.7–1.3 jitter; bounded in time, separately for 429s
 (`max_rate_limit_wait`) and for outages (`max_outage`). `Throttle` is the concurrency limit the
-client's threads share: it halves on a 429 and climbs back on success. `Pacer` reads the rate-limit headers of every answer and slows the
-next requests down before a limit is hit: the burst headers (`X-RateLimit-Remaining`,
-`-Reset`, `-NearLimit`) and the hourly points quota (`RateLimit`/`Beta-RateLimit` with `r=`
-remaining and `t=` seconds to reset, `RateLimit-Policy` with `q=`). Under 3LO that keeps a
-sync inside its hourly budget instead of running into "all requests blocked until reset".
+client's threads share: it halves on a 429 and climbs back on success. `Pacer` reads the
+rate-limit headers of every answer and slows the next requests down before a limit is hit: the
+burst headers (`X-RateLimit-Remaining`, `-Reset`, `-NearLimit`) and the hourly points quota
+(`RateLimit`/`Beta-RateLimit` with `r=` remaining and `t=` seconds to reset, `RateLimit-Policy`
+with `q=`). Under 3LO that keeps a sync inside its hourly budget instead of running into "all requests blocked until reset".
 
 All take their `sleep`, `clock` and `random` as arguments, so tests never wait.
 """
