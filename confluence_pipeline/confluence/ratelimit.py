@@ -8,7 +8,8 @@ client's threads share: it halves on a 429 and climbs back on success. `Pacer` r
 rate-limit headers of every answer and slows the next requests down before a limit is hit: the
 burst headers (`X-RateLimit-Remaining`, `-Reset`, `-NearLimit`) and the hourly points quota
 (`RateLimit`/`Beta-RateLimit` with `r=` remaining and `t=` seconds to reset, `RateLimit-Policy`
-with `q=`). Under 3LO that keeps a sync inside its hourly budget instead of running into "all requests blocked until reset".
+with `q=`). Under 3LO that keeps a sync inside its hourly budget instead of running into "all
+requests blocked until reset".
 
 All take their `sleep`, `clock` and `random` as arguments, so tests never wait.
 """
