@@ -14,9 +14,10 @@ from confluence_pipeline.cli import main as cli
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.confluence.errors import ApiError, AuthError
 from confluence_pipeline.confluence.ratelimit import RetryPolicy
+from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
 from confluence_pipeline.settings import SettingsError, load_settings
-from conftest import WINDOWED, assert_equals_site
+from conftest import WINDOWED, assert_attachment_files, assert_equals_site
 
 
 def faults(emu, **settings) -> None:
@@ -91,6 +92,19 @@ def test_an_invalid_timestamp_skips_that_object_records_why_and_keeps_the_rest(p
         assert wh.count("pages") == stored  # the first sync's copy of it stays; nothing else is lost
     assert all(r.success for r in pipeline.sync())
     assert pipeline.state("failures:pages") == []
+    assert_equals_site(pipeline)
+
+
+def test_an_attachment_named_with_dot_dot_is_stored_by_id_and_nothing_escapes(pipeline):
+    ws = pipeline.emu.ws
+    page = next(c for c in ws.content.values() if c.type == "page" and c.status == "current")
+    hostile = mutations.create(ws, type="attachment", title="../../../escaped.txt", container_id=page.id,
+                               data=b"plain text that must stay inside the data directory\n")
+    assert all(r.success for r in pipeline.sync())
+    assert_attachment_files(pipeline)  # every file under data/attachments/<id>, bytes as on the site
+    with pipeline.warehouse() as wh:
+        assert wh.run("SELECT title FROM attachments WHERE id = ?", [hostile.id]) == [("../../../escaped.txt",)]
+    assert not list(pipeline.data_dir.parent.parent.rglob("escaped.txt"))
     assert_equals_site(pipeline)
 
 
