@@ -107,15 +107,22 @@ def _auth(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from .readers import connect
+    from .readers import ALLOW_EXTERNAL_FLAG, check_sandboxed, connect
     from .settings import SettingsError
     from .storage.lake import LakeError
 
     try:
-        with connect(as_of=args.as_of) as con:
-            con.sql(args.sql).show(max_rows=args.max_rows, max_width=200)
+        with connect(as_of=args.as_of, sandboxed=not args.allow_external) as con:
+            if not args.allow_external:
+                check_sandboxed(con, args.sql)
+            relation = con.sql(args.sql)
+            if relation is not None:  # None: a statement without rows (COPY, with --allow-external)
+                relation.show(max_rows=args.max_rows, max_width=200)
     except (LakeError, SettingsError) as exc:
         raise SystemExit(f"error: {exc}") from None
+    except duckdb.PermissionException as exc:
+        raise SystemExit(f"error: {str(exc).splitlines()[0]} (query is sandboxed to the lake: pass "
+                         f"{ALLOW_EXTERNAL_FLAG} to allow file, network and extension access)") from None
     except duckdb.CatalogException as exc:
         raise SystemExit(f"error: {str(exc).splitlines()[0]}\n(`SHOW TABLES` lists what the copy holds; "
                          "a table appears with the first sync of its asset)") from None
@@ -234,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--max-rows", type=int, default=40)
     query.add_argument("--as-of", metavar="SNAPSHOT_OR_TIME",
                        help="read the copy as a snapshot (its id) or a time (ISO, e.g. 2026-11-30T09:00) left it")
+    query.add_argument("--allow-external", action="store_true",
+                       help="let the SQL read and write other files, use the network and install extensions "
+                            "(COPY ... TO, read_csv, INSTALL); off by default")
     query.set_defaults(func=_query)
 
     changes = sub.add_parser("changes", help="rows inserted, updated and deleted since a snapshot or time")

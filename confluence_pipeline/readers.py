@@ -36,12 +36,21 @@ def _settings(data_dir: str | Path | None) -> Settings:
     return settings.model_copy(update={"data_dir": Path(data_dir)}) if data_dir else settings
 
 
-def connect(data_dir: str | Path | None = None, *, as_of: int | str | datetime | None = None
-            ) -> duckdb.DuckDBPyConnection:
+def connect(data_dir: str | Path | None = None, *, as_of: int | str | datetime | None = None,
+            sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
     """A read-only DuckDB connection with every table in its default schema. `as_of`: a snapshot
     id, or a time (the copy as the last snapshot at or before it left it). Settings as the CLI's
-    (confluence.yaml and the environment); `data_dir` overrides where the lake is."""
-    return open_lake(_settings(data_dir).lake, read_only=True, as_of=as_of)
+    (confluence.yaml and the environment); `data_dir` overrides where the lake is. `sandboxed`:
+    no file but the lake's, no network, no extension installs (see `sandbox`)."""
+    lake = _settings(data_dir).lake
+    con = open_lake(lake, read_only=True, as_of=as_of)
+    if sandboxed:
+        try:
+            sandbox(con, lake)
+        except BaseException:
+            con.close()
+            raise
+    return con
 
 
 def attach_line(lake: Lake) -> str:
@@ -49,6 +58,35 @@ def attach_line(lake: Lake) -> str:
     meta = "sqlite" if lake.kind == "sqlite" else "postgres"
     return (f"INSTALL ducklake; INSTALL {meta}; LOAD ducklake; LOAD {meta}; {lake.attach_sql(read_only=True)}; "
             f"USE {ALIAS}.{lake.schema};")
+
+
+# What a sandboxed query may run: reads. COPY and EXPORT write files, ATTACH/LOAD/INSTALL reach out.
+SANDBOX_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+ALLOW_EXTERNAL_FLAG = "--allow-external"
+
+
+class SandboxError(LakeError):
+    """A query tried to reach outside the lake (files, network, extensions) without the flag."""
+
+
+def sandbox(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Lock an open lake connection to the lake's own files: no other file, no network, no
+    extension installs or loads, and no way to switch that back on (`lock_configuration`)."""
+    allowed = [lake.data_path] if not lake.data_path.startswith("s3://") else []
+    if lake.catalog_file is not None:
+        allowed.append(f"{lake.catalog_file.parent.resolve()}/")
+    con.execute("SET allowed_directories = ?", [allowed])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def check_sandboxed(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse statements other than reads (COPY ... TO, EXPORT, ATTACH, INSTALL, SET, ...)."""
+    for statement in con.extract_statements(sql):
+        if statement.type not in SANDBOX_STATEMENTS:
+            kind = statement.type.name
+            raise SandboxError(f"query is sandboxed and runs only SELECT / EXPLAIN, not {kind}: pass "
+                               f"{ALLOW_EXTERNAL_FLAG} to allow file, network and extension access")
 
 
 @dataclass(frozen=True)

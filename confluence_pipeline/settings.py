@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from .confluence.errors import check_site_url
 from .storage.lake import S3, Lake
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
@@ -57,6 +58,13 @@ class AuthSettings(_Model):
     auth_url: str = DEFAULT_AUTH_URL
     api_url: str = DEFAULT_API_URL
     token_file: Path = Field(default_factory=lambda: Path.home() / ".config" / "confluence-pipeline" / "tokens.json")
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_root(cls, value: str | None) -> str | None:
+        if value:
+            check_site_url(value)
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> "AuthSettings":
@@ -138,6 +146,17 @@ class SyncSettings(_Model):
     interval: str = "24h"
     timezone: str = "UTC"
     start_date: date = date(2026, 1, 1)  # the first window also holds everything older
+    # Retry budgets in seconds, per API call: how long 429s are waited out, and how long an outage
+    # (5xx, dropped or refused connections, timeouts) is ridden through, before the step fails.
+    max_rate_limit_wait: float = 600.0
+    max_outage: float = 300.0
+
+    @field_validator("max_rate_limit_wait", "max_outage")
+    @classmethod
+    def _budget(cls, value: float) -> float:
+        if not 0 < value <= 86400:
+            raise ValueError(f"must be a number of seconds between 0 and 86400 (a day), not {value}")
+        return value
 
     @field_validator("interval")
     @classmethod

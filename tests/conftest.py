@@ -80,8 +80,9 @@ class Pipeline:
         return load_settings(self.settings_file).model_copy(update={"data_dir": self.data_dir})
 
     def resources(self) -> dict[str, Any]:
+        # a short outage budget: tests that fail every call on purpose fail in seconds, not minutes
         return {"confluence": ConfluenceResource(mode="api_token", site_url=self.emu.base_url, email=DEFAULT_EMAIL,
-                                                 api_token=DEFAULT_API_TOKEN),
+                                                 api_token=DEFAULT_API_TOKEN, max_outage_s=2.0),
                 "pipeline": PipelineResource(settings_file=str(self.settings_file), data_dir=str(self.data_dir))}
 
     def definitions(self) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:

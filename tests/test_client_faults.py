@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+import time
 
 import pytest
 import requests
@@ -22,13 +24,17 @@ API_TOKEN = "fault-test-token"
 
 
 class Sleeps:
-    """An injected sleep that records the waits instead of waiting."""
+    """An injected sleep that records the waits instead of waiting, and the clock they move."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.start = time.time()
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+    def clock(self) -> float:
+        return self.start + sum(self.waits)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,7 @@ def _clear_faults(emu):
 
 
 def _client(base_url: str, sleeps: Sleeps, **retry) -> ConfluenceClient:
-    policy = RetryPolicy(sleep=sleeps, random=lambda: 0.5, **retry)
+    policy = RetryPolicy(sleep=sleeps, clock=sleeps.clock, random=lambda: 0.5, **retry)
     return ConfluenceClient.with_api_token(base_url, EMAIL, API_TOKEN, retry=policy, page_size=50,
                                            pacer=Pacer(sleep=Sleeps()))
 
@@ -70,14 +76,14 @@ def test_429_storm_with_retry_after_waits_at_least_retry_after(emu, expected_ids
 
 
 def test_429_storm_without_retry_after_waits_for_the_reset_header(emu, expected_ids):
-    sleeps = Sleeps()
     # X-RateLimit-Reset is an absolute time: read it on the service's clock (the emulator's is its own)
-    policy = RetryPolicy(sleep=sleeps, random=lambda: 0.5, clock=lambda: emu.ws.clock.now().timestamp())
+    time_ = EmulatedTime(emu)
+    policy = RetryPolicy(sleep=time_.sleep, random=lambda: 0.5, clock=time_.clock)
     client = ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN, retry=policy, page_size=50)
     emu.limits.set_faults(storm_429=3, storm_retry_after=None)
     assert [p.id for p in client.pages()] == expected_ids
     # the reset is under a second ahead; plain backoff would have waited 2, 4, 8 s
-    assert len(sleeps.waits) == 3 and all(0 < w < 1.5 for w in sleeps.waits)
+    assert client.stats()["retries"] == 3 and 0 < time_.slept < 4.5
 
 
 def test_a_read_post_is_retried_too(emu, expected_ids):
@@ -89,28 +95,47 @@ def test_a_read_post_is_retried_too(emu, expected_ids):
     assert client.stats()["by_operation"]["createBulkUserLookup"]["calls"] == 3
 
 
-def test_rate_limited_past_the_retry_budget(emu):
+def test_a_storm_of_40_429s_is_ridden_through_with_the_default_budget(emu, expected_ids):
     sleeps = Sleeps()
     client = _client(emu.base_url, sleeps)
+    emu.limits.set_faults(storm_429=40, storm_retry_after=1)
+    assert [p.id for p in client.pages()] == expected_ids
+    stats = client.stats()
+    assert stats["retries_by_cause"] == {"rate_limited": 40, "server_error": 0, "no_answer": 0}
+    assert stats["waited_rate_limit_seconds"] >= 40 and stats["waited_outage_seconds"] == 0
+    assert emu.limits.stats()["rejected"]["429"] == 40
+
+
+def test_rate_limited_past_the_retry_budget(emu):
+    sleeps = Sleeps()
+    client = _client(emu.base_url, sleeps, max_rate_limit_wait=5.0)
     emu.limits.set_faults(storm_429=50)
     with pytest.raises(RateLimited) as err:
         list(client.spaces())
     message = str(err.value)
-    assert "kept rate-limiting getSpaces (429) after 5 tries" in message
-    assert "Run again after the reset" in message
-    assert err.value.status == 429 and len(sleeps.waits) == 4
+    assert "kept rate-limiting getSpaces (429): waited 5 s over 5 tries" in message
+    assert "past the rate-limit budget of 5 s" in message and "Raise sync.max_rate_limit_wait" in message
+    assert err.value.status == 429 and len(sleeps.waits) == 4 and sum(sleeps.waits) <= 5.0
     assert emu.limits.stats()["rejected"]["429"] == 5
 
 
-def test_a_total_wait_budget_and_an_overlong_retry_after_stop_early(emu):
+def test_an_overlong_retry_after_stops_at_once(emu):
     sleeps = Sleeps()
-    emu.limits.set_faults(storm_429=50, storm_retry_after=2)
-    with pytest.raises(RateLimited, match="after 2 tries"):
-        list(_client(emu.base_url, sleeps, total_wait=3.0).spaces())
     emu.limits.set_faults(storm_429=50, storm_retry_after=600)
-    with pytest.raises(RateLimited, match="asks to wait"):
-        list(_client(emu.base_url, sleeps, max_wait=120.0).spaces())
-    assert sum(sleeps.waits) < 3.0
+    with pytest.raises(RateLimited, match="asks to wait 6[0-9][0-9] s more, past the rate-limit budget of 120 s"):
+        list(_client(emu.base_url, sleeps, max_rate_limit_wait=120.0).spaces())
+    assert sleeps.waits == []
+
+
+def test_a_long_wait_is_logged_every_30_seconds(emu, expected_ids, caplog):
+    sleeps = Sleeps()
+    emu.limits.set_faults(storm_429=60, storm_retry_after=1)
+    with caplog.at_level(logging.WARNING, logger="confluence_pipeline.confluence.client"):
+        assert [p.id for p in _client(emu.base_url, sleeps).pages()] == expected_ids
+    lines = [r.getMessage() for r in caplog.records]
+    # 60 retries of ~1.15 s: the first one, then one line per 30 s of waiting
+    assert len(lines) == 3 and all("rate-limit budget so far" in line for line in lines)
+    assert "(60 s of the 600 s rate-limit budget so far)" in lines[-1]
 
 
 def test_5xx_are_retried_and_the_listing_is_complete(emu, expected_ids):
@@ -121,25 +146,48 @@ def test_5xx_are_retried_and_the_listing_is_complete(emu, expected_ids):
     assert client.stats()["retries"] == emu.limits.stats()["rejected"]["503"] > 0
 
 
-def test_5xx_past_the_budget(emu):
+def test_5xx_past_the_outage_budget(emu):
+    sleeps = Sleeps()
     emu.limits.set_faults(error_rate_5xx=1.0)
     with pytest.raises(ApiError) as err:
-        list(_client(emu.base_url, Sleeps()).spaces())
-    assert "kept failing getSpaces (503" in str(err.value) and "status.atlassian.com" in str(err.value)
-    assert err.value.status == 503
+        list(_client(emu.base_url, sleeps, max_outage=3.0).spaces())
+    message = str(err.value)
+    assert "kept failing getSpaces (503" in message and "status.atlassian.com" in message
+    assert "past the outage budget of 3 s (raise sync.max_outage" in message
+    assert err.value.status == 503 and sum(sleeps.waits) == pytest.approx(3.0)
 
 
 def test_dropped_connections_are_retried(emu, expected_ids):
     client = _client(emu.base_url, Sleeps())
-    emu.limits.set_faults(drop_connections=2)
+    emu.limits.set_faults(drop_connections=5)  # more than the old 5 tries allowed
     assert [p.id for p in client.pages()] == expected_ids
-    assert client.stats()["retries"] == 2 and emu.limits.stats()["rejected"]["dropped"] == 2
+    assert client.stats()["retries_by_cause"]["no_answer"] == 5
+    assert emu.limits.stats()["rejected"]["dropped"] == 5
+
+
+def test_an_outage_after_a_long_429_storm_backs_off_from_the_first_step(emu, expected_ids):
+    sleeps = Sleeps()
+    emu.limits.set_faults(storm_429=10, storm_retry_after=1)
+
+    def sleep(seconds: float) -> None:
+        sleeps(seconds)
+        if len(sleeps.waits) == 10:  # the storm is over; the site goes down for three requests
+            emu.limits.set_faults(drop_connections=3)
+
+    policy = RetryPolicy(sleep=sleep, clock=sleeps.clock, random=lambda: 0.5)
+    client = ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN, retry=policy, page_size=50)
+    assert [p.id for p in client.pages()] == expected_ids
+    assert sleeps.waits[10:] == pytest.approx([2.0, 4.0, 8.0])  # not 30 s: the outage budget's own count
+    stats = client.stats()
+    assert stats["retries_by_cause"] == {"rate_limited": 10, "server_error": 0, "no_answer": 3}
+    assert stats["waited_outage_seconds"] == pytest.approx(14.0)
 
 
 def test_connections_dropped_past_the_budget(emu):
     emu.limits.set_faults(drop_connections=50)
-    with pytest.raises(SiteUnreachable, match="Could not reach 127.0.0.1:[0-9]+ for getSpaces"):
-        list(_client(emu.base_url, Sleeps()).spaces())
+    with pytest.raises(SiteUnreachable, match="Could not reach 127.0.0.1:[0-9]+ for getSpaces .*past the outage "
+                                              "budget of 3 s .raise sync.max_outage"):
+        list(_client(emu.base_url, Sleeps(), max_outage=3.0).spaces())
 
 
 def test_site_unreachable():
@@ -148,11 +196,12 @@ def test_site_unreachable():
         port = sock.getsockname()[1]  # closed again: nothing listens there
     sleeps = Sleeps()
     with pytest.raises(SiteUnreachable) as err:
-        list(_client(f"http://127.0.0.1:{port}", sleeps).spaces())
+        list(_client(f"http://127.0.0.1:{port}", sleeps, max_outage=10.0).spaces())
     message = str(err.value)
     assert f"Could not reach 127.0.0.1:{port}" in message and "Connection refused" in message
-    assert "CONFLUENCE_SITE_URL" in message and "network" in message
-    assert err.value.status is None and len(sleeps.waits) == 4
+    assert "CONFLUENCE_SITE_URL" in message and "network" in message and "sync.max_outage" in message
+    # exponential backoff (2, 4 s), then the rest of the 10 s budget for one last try
+    assert err.value.status is None and sleeps.waits == pytest.approx([2.0, 4.0, 4.0], abs=0.01)
 
 
 def test_a_slow_answer_times_out_and_is_retried(emu, expected_ids):

@@ -191,11 +191,11 @@ def test_stats_and_reset(ws: Workspace) -> None:
     assert stats["total_requests"] == 3 and stats["total_points"] == 26 + 4 + 2
     assert stats["by_operation"]["getPages"] == {"requests": 2, "points": 30, "rejected": 0}
     assert stats["by_operation"]["getSpaces"] == {"requests": 1, "points": 2, "rejected": 1}
-    assert stats["rejected"] == {"429": 1, "503": 0, "dropped": 0}
+    assert stats["rejected"] == {"429": 1, "503": 0, "dropped": 0, "bad_body": 0}
     assert stats["points_this_hour"] == 30
     limits.reset_stats()
     assert limits.stats() == {"total_requests": 0, "total_points": 0, "by_operation": {},
-                              "rejected": {"429": 0, "503": 0, "dropped": 0}, "points_this_hour": 30,
+                              "rejected": {"429": 0, "503": 0, "dropped": 0, "bad_body": 0}, "points_this_hour": 30,
                               "received_requests": 0, "received": {}}
 
 

@@ -117,7 +117,8 @@ def today(zone: str = ZONE) -> date:
 
 def write_settings(path: Path, start: date) -> None:
     path.write_text(yaml.safe_dump({"sync": {"strategy": "scheduled", "interval": "1h", "timezone": ZONE,
-                                             "start_date": start.isoformat()}}))
+                                             "start_date": start.isoformat(),
+                                             "max_outage": 2}}))  # a failed run fails in seconds
 
 
 @pytest.fixture

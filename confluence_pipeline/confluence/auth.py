@@ -150,7 +150,7 @@ class OAuthApp:
         self.api_url = api_url.rstrip("/")
         self.scopes = scopes
         self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_tries=3, base_delay=1.0)
+        self.retry = retry or RetryPolicy(max_rate_limit_wait=60.0, max_outage=30.0, base_delay=1.0)
         self._session = session or requests.Session()
 
     def __repr__(self) -> str:
@@ -270,23 +270,23 @@ class OAuthApp:
         attempt = 0
         while True:
             attempt += 1
-            last_try = attempt >= self.retry.max_tries
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if last_try:
-                    raise SiteUnreachable(f"Could not reach {host} ({type(exc).__name__}) after {attempt} "
-                                          "tries: check the network or proxy, and CONFLUENCE_AUTH_URL / "
-                                          "CONFLUENCE_API_URL if you set them", url=url) from None
-                status, headers = None, {}
+                status, headers, reason = None, {}, type(exc).__name__
+                response = None
             else:
-                if last_try or (response.status_code != 429 and response.status_code < 500):
+                if response.status_code != 429 and response.status_code < 500:
                     return response
-                status, headers = response.status_code, response.headers
+                status, headers, reason = response.status_code, response.headers, str(response.status_code)
             delay = self.retry.delay(attempt, status, headers)
-            if waited + delay > self.retry.total_wait:
-                raise SiteUnreachable(f"{host} kept failing ({status or 'no answer'}) for {waited:.0f} s: "
-                                      "retry later", status=status, url=url)
+            budget = self.retry.max_rate_limit_wait if status == 429 else self.retry.max_outage
+            if waited + delay > budget:
+                if response is not None:
+                    return response  # the caller explains the 429/5xx
+                raise SiteUnreachable(f"Could not reach {host} ({reason}) after {attempt} tries and {waited:.0f} s: "
+                                      "check the network or proxy, and CONFLUENCE_AUTH_URL / CONFLUENCE_API_URL "
+                                      "if you set them", url=url)
             self.retry.sleep(delay)
             waited += delay
 

@@ -11,9 +11,14 @@ OAuth talks to the gateway: `{api_url}/ex/confluence/{cloudId}/wiki/...`. Either
 request is a site-relative path (`/wiki/...`) put behind `root_url`.
 
 Failures. Idempotent calls (GET, and POST /users-bulk, a read) are retried on 429, 5xx and
-lost connections per `RetryPolicy`; then a clear error from `errors.py`. Under OAuth a 401 (or
-a 403/404 that a probe shows was an expired token, FACTS.md §11) renews the token once and
-retries once.
+lost connections per `RetryPolicy`, whose budgets are in time (`max_rate_limit_wait` for 429s,
+`max_outage` for the rest); then a clear error from `errors.py` naming the budget and the setting.
+A 429 also halves the `Throttle` that the client's threads share and holds them all until the
+server's Retry-After, so parallel listings and downloads slow down together and then recover.
+Under OAuth a 401 (or a 403/404 that a probe shows was an expired token, FACTS.md §11) renews
+the token once and retries once. A 2xx body that is not JSON (a proxy's page, a cut answer) is
+retried like an outage; a next link to another host is refused; a listed object that does not
+parse is left out and kept for `take_skipped()`, so the caller can record it.
 
 Counters. Every HTTP call is counted by operation (the spec's operationId), with the API points
 it cost by Atlassian's model (1 per call, +1 per core object, +2 per identity object):
@@ -33,19 +38,20 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from .auth import REQUIRED_SCOPES, BasicTokenAuth, OAuthApp, OAuthTokenAuth
 from .errors import (LOGIN_AGAIN, ApiError, AuthError, ConfluenceError, NotFound, PermissionDenied,
-                     RateLimited, ReauthorizeRequired, SiteUnreachable, TooLarge, redact_url)
+                     RateLimited, ReauthorizeRequired, SiteUnreachable, TooLarge, check_site_url,
+                     redact_url)
 from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentProperty, ContentRestriction,
                      ContentV1, Descendant, DirectChild, Folder, FooterComment, Group, GroupList,
                      InlineComment, Label, Page, RestrictionPrincipals, SearchResult, Space, SpacePermission,
                      User, UserList, UserV1, Version)
 from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages, site_path
-from .ratelimit import Pacer, RetryPolicy
+from .ratelimit import Pacer, RetryPolicy, Throttle
 from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ MAX_V1_USERS = 100  # v1 user/bulk returns at most 100
 RESTRICTION_BATCH = 100  # content ids per CQL `id in (...)` restriction read
 V2_LIMIT = 250
 DEFAULT_MAX_DOWNLOAD = 100 * 1024 * 1024
+RETRY_CAUSES = ("rate_limited", "server_error", "no_answer")  # 429 | 5xx | no answer (dropped, refused, timed out)
+LOG_EVERY = 30.0  # seconds of waiting between two log lines about one call
 API_TOKENS_URL = "https://id.atlassian.com/manage-profile/security/api-tokens"
 STATUS_PAGE = "https://status.atlassian.com"
 RESTRICTION_EXPAND = ("restrictions.read.restrictions.user", "restrictions.read.restrictions.group",
@@ -228,6 +236,13 @@ def _detail(response: requests.Response) -> str:
     return ""
 
 
+def _not_json(response: requests.Response) -> str:
+    """What a 2xx answer that is not JSON looked like, for the error."""
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip()
+    what = "an HTML page" if "html" in kind else f"a body that is not valid JSON ({kind})"
+    return f"{response.status_code} with {what} instead of JSON"
+
+
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -255,7 +270,9 @@ class ConfluenceClient:
         self.site_url = (site_url or root_url).rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.pacer = pacer or Pacer(sleep=self.retry.sleep, clock=self.retry.clock)
+        self.pacer = pacer or Pacer(sleep=self.retry.sleep, clock=self.retry.clock,
+                                    max_pause=self.retry.max_rate_limit_wait)
+        self.throttle = Throttle(pool_size, clock=self.retry.clock, sleep=self.retry.sleep)
         self._auth = auth
         self._session = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
@@ -264,9 +281,10 @@ class ConfluenceClient:
         self._stats_lock = threading.Lock()
         self._calls: dict[str, int] = {}
         self._points: dict[str, int] = {}
-        self._retries = 0
+        self._retries = dict.fromkeys(RETRY_CAUSES, 0)
         self._renewals = 0
-        self._waited = 0.0
+        self._waited_for = {"rate_limit": 0.0, "outage": 0.0}
+        self._skipped: list[str] = []
 
     @classmethod
     def with_api_token(cls, site_url: str, email: str, api_token: str, **kwargs: Any) -> "ConfluenceClient":
@@ -275,6 +293,10 @@ class ConfluenceClient:
             raise AuthError("API-token mode needs the site URL, the account's email and an API token: "
                             "set CONFLUENCE_SITE_URL, CONFLUENCE_EMAIL and CONFLUENCE_API_TOKEN (create a "
                             f"token at {API_TOKENS_URL})")
+        try:
+            check_site_url(site_url)
+        except ValueError as exc:
+            raise AuthError(f"The {exc}") from None
         return cls(site_url, BasicTokenAuth(email, api_token), site_url=site_url, **kwargs)
 
     @classmethod
@@ -303,9 +325,14 @@ class ConfluenceClient:
             return {
                 "calls": sum(self._calls.values()),
                 "points": sum(self._points.values()),
-                "retries": self._retries,
+                "retries": sum(self._retries.values()),
+                "retries_by_cause": dict(self._retries),
                 "token_renewals": self._renewals,
-                "waited_seconds": round(self._waited, 3),
+                "waited_seconds": round(sum(self._waited_for.values()), 3),
+                "waited_rate_limit_seconds": round(self._waited_for["rate_limit"], 3),
+                "waited_outage_seconds": round(self._waited_for["outage"], 3),
+                "concurrency_limit": self.throttle.limit,
+                "concurrency_lowest": self.throttle.lowest,
                 "by_operation": {name: {"calls": calls, "points": self._points.get(name, 0)}
                                  for name, calls in sorted(self._calls.items())},
             }
@@ -314,8 +341,9 @@ class ConfluenceClient:
         with self._stats_lock:
             self._calls.clear()
             self._points.clear()
-            self._retries = self._renewals = 0
-            self._waited = 0.0
+            self._retries = dict.fromkeys(RETRY_CAUSES, 0)
+            self._renewals = 0
+            self._waited_for = {"rate_limit": 0.0, "outage": 0.0}
 
     def _count(self, name: str) -> None:
         with self._stats_lock:
@@ -341,14 +369,14 @@ class ConfluenceClient:
         idempotent = method == "GET" or name in READ_POSTS
         oauth = isinstance(self._auth, OAuthTokenAuth)
         renewed = False
-        waited = 0.0
         tries = 0
+        rate_waited = 0.0  # this call's waits on 429s
+        outage_since: float | None = None  # when this call first failed without a usable answer
+        retries = {"rate_limit": 0, "outage": 0}
         while True:
             tries += 1
-            paced = self.pacer.wait()
-            if paced:
-                with self._stats_lock:
-                    self._waited += paced
+            self._note_wait(self.pacer.wait() + self.throttle.acquire())
+            sent_at = self.retry.clock()
             try:
                 response = self._session.request(method, url, params=params, json=json, timeout=self.timeout,
                                                  auth=self._auth if authenticate else None,
@@ -357,10 +385,18 @@ class ConfluenceClient:
                     self._count(name)
                     status = response.status_code
                     if status < 400:
-                        body = consume(response)
+                        try:
+                            body = consume(response)
+                        except requests.exceptions.JSONDecodeError:
+                            # a proxy's HTML page, or a body cut short: a glitch until the budget says otherwise
+                            if not idempotent:
+                                raise ApiError(f"Confluence answered {name} with {_not_json(response)}",
+                                               status=status, url=response.url) from None
+                            raise _Retry(status, {}, _not_json(response)) from None
                         points = 1 + weight * (1 if stream else _objects(body))
                         self._charge(name, points)
                         self.pacer.observe(response.headers, points)
+                        self.throttle.succeeded()
                         return body, response
                     if status != 429:  # a 429's wait is the retry policy's business
                         self.pacer.observe(response.headers)
@@ -379,22 +415,43 @@ class ConfluenceClient:
                         response.close()
             except _NETWORK_ERRORS as exc:
                 if not idempotent:
-                    raise self._unreachable(name, url, exc, tries) from None
+                    raise self._unreachable(name, url, exc) from None
                 failure = _Retry(None, {}, _network_reason(exc))
             except _Retry as retry:
                 failure = retry
-            delay = None
-            if tries < self.retry.max_tries:
-                delay = self.retry.delay(tries, failure.status, failure.headers)
-            if delay is None or delay > self.retry.max_wait or waited + delay > self.retry.total_wait:
-                raise self._exhausted(name, url, failure, tries, waited, delay)
-            log.warning("Confluence %s %s failed (%s); retry %d/%d in %.1f s", name, redact_url(url),
-                        failure.cause, tries, self.retry.max_tries - 1, delay)
+            finally:
+                self.throttle.release()
+            budget_name = "rate_limit" if failure.status == 429 else "outage"
+            retries[budget_name] += 1  # backoff grows with the retries of this budget only
+            delay = self.retry.delay(retries[budget_name], failure.status, failure.headers)
+            if failure.status == 429:
+                cause, spent, budget = "rate_limited", rate_waited, self.retry.max_rate_limit_wait
+                self.throttle.rate_limited(delay)
+            else:
+                cause = "no_answer" if failure.status is None else "server_error"
+                outage_since = sent_at if outage_since is None else outage_since
+                spent, budget = self.retry.clock() - outage_since, self.retry.max_outage
+            left = budget - spent
+            if left <= 0 or (failure.status == 429 and delay > left):
+                raise self._exhausted(name, url, failure, tries, spent, delay)
+            delay = min(delay, left)  # an outage gets one last try at the end of its budget
+            # a line at the first retry of each budget, then one per 30 s of waiting: never silent for long
+            crossed = int((spent + delay) // LOG_EVERY) > int(spent // LOG_EVERY)
+            log.log(logging.WARNING if retries[budget_name] == 1 or crossed else logging.DEBUG,
+                    "Confluence %s %s failed (%s); retry %d in %.1f s (%.0f s of the %.0f s %s budget so far)",
+                    name, redact_url(url), failure.cause, tries, delay, spent, budget, budget_name.replace("_", "-"))
             self.retry.sleep(delay)
-            waited += delay
+            if failure.status == 429:
+                rate_waited += delay
             with self._stats_lock:
-                self._retries += 1
-                self._waited += delay
+                self._retries[cause] += 1
+                self._waited_for[budget_name] += delay
+
+    def _note_wait(self, seconds: float) -> None:
+        """Pacing and throttling before a request: waiting on the rate limit, but no retry."""
+        if seconds:
+            with self._stats_lock:
+                self._waited_for["rate_limit"] += seconds
 
     def _token_rejected(self, response: requests.Response) -> bool:
         """Under OAuth: did this answer reject the access token (not the request)?"""
@@ -455,26 +512,37 @@ class ConfluenceClient:
                          f"CONFLUENCE_API_TOKEN (create a token at {API_TOKENS_URL}) and that "
                          "CONFLUENCE_SITE_URL is the site that account belongs to", **common)
 
-    def _unreachable(self, name: str, url: str, exc: Exception, tries: int) -> SiteUnreachable:
-        return self._exhausted(name, url, _Retry(None, {}, _network_reason(exc)), tries, 0.0, None)
+    def _unreachable(self, name: str, url: str, exc: Exception) -> SiteUnreachable:
+        """A request that is not safe to repeat lost its connection: not retried."""
+        return SiteUnreachable(f"Could not reach {urlsplit(url).netloc} for {name} ({_network_reason(exc)}); "
+                               "it changes data, so it is not retried: check the network and any proxy, then "
+                               "run again", url=url, detail=_network_reason(exc))
 
-    def _exhausted(self, name: str, url: str, failure: _Retry, tries: int, waited: float,
-                   delay: float | None) -> ConfluenceError:
+    def _exhausted(self, name: str, url: str, failure: _Retry, tries: int, spent: float,
+                   delay: float) -> ConfluenceError:
         common = {"status": failure.status, "url": url, "detail": failure.cause}
-        budget = f"after {tries} tr{'y' if tries == 1 else 'ies'} and {waited:.0f} s of waiting"
-        if delay is not None and delay > self.retry.max_wait:
-            budget = f"and asks to wait {delay:.0f} s, more than the {self.retry.max_wait:.0f} s allowed"
-        if failure.status is None:
-            return SiteUnreachable(f"Could not reach {urlsplit(url).netloc} for {name} ({failure.cause}) "
-                                   f"{budget}: check the site URL (CONFLUENCE_SITE_URL, or "
-                                   "CONFLUENCE_API_URL under OAuth), the network and any proxy, and "
-                                   f"{STATUS_PAGE}; then run again", **common)
+        tried = f"{tries} tr{'y' if tries == 1 else 'ies'}"
         if failure.status == 429:
-            return RateLimited(f"Confluence kept rate-limiting {name} (429) {budget}: the burst limit or "
-                               "the hourly points quota is exhausted. Run again after the reset, lower the "
-                               "sync's concurrency, or spread syncs across the hour", **common)
-        return ApiError(f"Confluence kept failing {name} ({failure.cause}) {budget}: Atlassian may be having "
-                        f"an incident ({STATUS_PAGE}); run again later", **common)
+            budget = self.retry.max_rate_limit_wait
+            asks = f"; it now asks to wait {delay:.0f} s more" if spent + delay > budget else ""
+            return RateLimited(f"Confluence kept rate-limiting {name} (429): waited {spent:.0f} s over {tried}"
+                               f"{asks}, past the rate-limit budget of {budget:.0f} s. Raise "
+                               "sync.max_rate_limit_wait in confluence.yaml to wait longer, or run again after "
+                               "the reset, spread syncs across the hour, or lower other traffic on the app",
+                               **common)
+        budget = self.retry.max_outage
+        spell = (f"for {spent:.0f} s over {tried}, past the outage budget of {budget:.0f} s (raise "
+                 "sync.max_outage in confluence.yaml to ride through longer outages)")
+        if failure.status is None:
+            return SiteUnreachable(f"Could not reach {urlsplit(url).netloc} for {name} ({failure.cause}) {spell}: "
+                                   "check the site URL (CONFLUENCE_SITE_URL, or CONFLUENCE_API_URL under OAuth), "
+                                   f"the network and any proxy, and {STATUS_PAGE}; then run again", **common)
+        if failure.status < 400:
+            return ApiError(f"Confluence's answers to {name} kept being unreadable ({failure.cause}) {spell}: a "
+                            "proxy or firewall between this client and Confluence may be answering in its place; "
+                            "check CONFLUENCE_SITE_URL and any proxy, then run again", **common)
+        return ApiError(f"Confluence kept failing {name} ({failure.cause}) {spell}: Atlassian may be having an "
+                        f"incident ({STATUS_PAGE}); run again later", **common)
 
     # -- building blocks ---------------------------------------------------------------------
     def _fetch(self, name: str) -> Fetch:
@@ -496,8 +564,29 @@ class ConfluenceClient:
     def _list(self, pages: type[CursorPages | OffsetPages | SearchCursorPages], name: str, model: type[M],
               params: Mapping[str, Any] | None = None, **args: Any) -> Iterator[M]:
         path = OPERATIONS[name].site_path(**args)
-        for item in pages(self._fetch(name), path, _query(params or {})):
-            yield model.model_validate(item)
+        hosts = frozenset(urlsplit(url).netloc.lower() for url in (self.site_url, self.root_url))
+        for item in pages(self._fetch(name), path, _query(params or {}), hosts=hosts):
+            try:
+                yield model.model_validate(item)
+            except ValidationError as exc:
+                self._skip(name, item, exc)
+
+    def _skip(self, name: str, item: Any, exc: ValidationError) -> None:
+        """One listed object Confluence sent malformed (e.g. an invalid timestamp): left out of the
+        listing and noted, so the rest of it goes on and the caller can report what was skipped."""
+        ident = item.get("id") if isinstance(item, dict) else None
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        reason = f"{name}: object {ident or '(no id)'} skipped, its {field} is invalid ({str(first.get('input'))[:60]!r})"
+        log.warning("Confluence sent a malformed object; %s", reason)
+        with self._stats_lock:
+            self._skipped.append(reason)
+
+    def take_skipped(self) -> list[str]:
+        """The objects left out of listings since the last call (each with why), and forget them."""
+        with self._stats_lock:
+            skipped, self._skipped = self._skipped, []
+        return skipped
 
     def _v2_list(self, name: str, model: type[M], params: Mapping[str, Any] | None = None,
                  **args: Any) -> Iterator[M]:

@@ -89,3 +89,13 @@ class TooLarge(ConfluenceError):
 
 class ApiError(ConfluenceError):
     """Any other failed answer (400, 5xx past the retry budget, unexpected bodies)."""
+
+
+def check_site_url(site_url: str) -> None:
+    """Refuse a site URL with a path (e.g. `.../wiki`): the client adds `/wiki/...` itself."""
+    path = urlsplit(site_url.strip()).path.rstrip("/")
+    if path:
+        root = site_url.strip().rstrip("/")[: -len(path)]
+        fix = "drop /wiki from it" if path.endswith("/wiki") else f"drop {path} from it"
+        raise ValueError(f"site URL {site_url!r} must be the site's root (e.g. https://your-site.atlassian.net), "
+                         f"without a path: {fix} and use {root!r} (CONFLUENCE_SITE_URL)")

@@ -30,13 +30,20 @@ Params = Mapping[str, Any] | None
 Fetch = Callable[[str, Params], tuple[Any, Mapping[str, str]]]
 
 
-def site_path(link: str) -> str:
+def site_path(link: str, hosts: frozenset[str] | None = None) -> str:
     """A next link as a site-relative path starting with /wiki, keeping its query.
 
     Accepts what Confluence sends: `/wiki/api/v2/...` (v2), `/rest/api/...` (v1 search, no
-    /wiki), `/api/v2/...` (include-* blocks) and absolute URLs (site or gateway host).
+    /wiki), `/api/v2/...` (include-* blocks) and absolute URLs on one of `hosts` (the site and
+    the gateway). An absolute link to any other host is refused: it is not Confluence's to send,
+    and following it would at best read someone else's data.
     """
     parts = urlsplit(link)
+    if parts.netloc and hosts is not None and parts.netloc.lower() not in hosts:
+        raise ApiError(f"Confluence sent a next-page link to another host ({parts.netloc}, not "
+                       f"{' or '.join(sorted(hosts))}); it was not followed, so the listing is incomplete. "
+                       "A proxy between this client and Confluence may be rewriting answers: check "
+                       "CONFLUENCE_SITE_URL and any proxy, then run again")
     path = parts.path
     if parts.scheme and "/wiki/" in path:
         path = path[path.index("/wiki/"):]  # drops a host and any gateway prefix
@@ -51,10 +58,12 @@ def site_path(link: str) -> str:
 class _Pages:
     """Drives one listing: fetch a page, yield its items, ask the scheme for the next request."""
 
-    def __init__(self, fetch: Fetch, path: str, params: Params = None) -> None:
+    def __init__(self, fetch: Fetch, path: str, params: Params = None, *,
+                 hosts: frozenset[str] | None = None) -> None:
         self._fetch = fetch
         self._path = path
         self._params = dict(params or {})
+        self.hosts = hosts  # hosts an absolute next link may name (None: any)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         path, params = self._path, self._params
@@ -98,7 +107,7 @@ class CursorPages(_Pages):
 
     def next_request(self, path, params, body, headers):
         link = _body_next(body) or _header_next(headers)
-        return (site_path(link), {}) if link else None
+        return (site_path(link, self.hosts), {}) if link else None
 
 
 class SearchCursorPages(_Pages):
@@ -106,7 +115,7 @@ class SearchCursorPages(_Pages):
 
     def next_request(self, path, params, body, headers):
         link = _body_next(body)
-        return (site_path(link), {}) if link else None
+        return (site_path(link, self.hosts), {}) if link else None
 
 
 class OffsetPages(_Pages):
@@ -115,7 +124,7 @@ class OffsetPages(_Pages):
     def next_request(self, path, params, body, headers):
         link = _body_next(body)
         if link:
-            return site_path(link), {}
+            return site_path(link, self.hosts), {}
         size = body.get("size", len(body.get("results") or []))
         query = {**dict(parse_qsl(urlsplit(path).query)), **params}
         limit = body.get("limit") or query.get("limit")

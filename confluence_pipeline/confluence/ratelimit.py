@@ -2,14 +2,16 @@
 
 `RetryPolicy` decides how long to wait before retrying a failed idempotent call: the server's
 `Retry-After` (or, on a gateway 429 without it, `X-RateLimit-Reset`) is the minimum, otherwise
-exponential backoff with a 0.7–1.3 jitter; bounded in tries, in any single wait, and in the
-total wait of one call. `Pacer` reads the rate-limit headers of every answer and slows the
-next requests down before a limit is hit: the burst headers (`X-RateLimit-Remaining`,
-`-Reset`, `-NearLimit`) and the hourly points quota (`RateLimit`/`Beta-RateLimit` with `r=`
-remaining and `t=` seconds to reset, `RateLimit-Policy` with `q=`). Under 3LO that keeps a
-sync inside its hourly budget instead of running into "all requests blocked until reset".
+exponential backoff with a 0.7–1.3 jitter; bounded in time, separately for 429s
+(`max_rate_limit_wait`) and for outages (`max_outage`). `Throttle` is the concurrency limit the
+client's threads share: it halves on a 429 and climbs back on success. `Pacer` reads the
+rate-limit headers of every answer and slows the next requests down before a limit is hit: the
+burst headers (`X-RateLimit-Remaining`, `-Reset`, `-NearLimit`) and the hourly points quota
+(`RateLimit`/`Beta-RateLimit` with `r=` remaining and `t=` seconds to reset, `RateLimit-Policy`
+with `q=`). Under 3LO that keeps a sync inside its hourly budget instead of running into "all
+requests blocked until reset".
 
-Both take their `sleep`, `clock` and `random` as arguments, so tests never wait.
+All take their `sleep`, `clock` and `random` as arguments, so tests never wait.
 """
 
 from __future__ import annotations
@@ -107,13 +109,17 @@ def points_state(headers: Mapping[str, str]) -> PointsState | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to retry one idempotent call."""
+    """How long to keep retrying one idempotent call: a budget in time, per cause of failure.
 
-    max_tries: int = 5  # Atlassian's guidance: about 4 retries
+    429s are waited out (Retry-After, else X-RateLimit-Reset) for up to `max_rate_limit_wait`
+    seconds of waiting in all; transient failures (5xx, no answer, timeouts) back off
+    exponentially with jitter for up to `max_outage` seconds from the call's first such failure.
+    """
+
+    max_rate_limit_wait: float = 600.0  # sync.max_rate_limit_wait
+    max_outage: float = 300.0  # sync.max_outage
     base_delay: float = 2.0  # first backoff step, doubled per retry
     max_delay: float = 30.0  # cap of one backoff step
-    max_wait: float = 120.0  # a server asking for longer than this is not waited for
-    total_wait: float = 300.0  # all waits of one call together
     jitter: tuple[float, float] = (0.7, 1.3)
     random: Callable[[], float] = field(default=_random.random, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
@@ -131,6 +137,66 @@ class RetryPolicy:
         step = min(self.base_delay * 2 ** (retry - 1), self.max_delay)
         low, high = self.jitter
         return step * (low + (high - low) * self.random())
+
+
+class Throttle:
+    """How many requests the client's threads may have in flight, shared by all of them.
+
+    Additive increase, multiplicative decrease: each 429 halves the limit (at most once per
+    `cooldown` seconds, so one burst of 429s counts once) and pushes a shared "not before" time
+    to when the server said to come back, so the other threads hold off instead of each
+    collecting its own 429; every success adds 1/limit, so the limit climbs back by one per
+    round of successes.
+    """
+
+    def __init__(self, limit: int, *, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, cooldown: float = 1.0) -> None:
+        self.max_limit = max(1, limit)
+        self._limit = float(self.max_limit)
+        self.lowest = self.max_limit
+        self._clock = clock
+        self._sleep = sleep
+        self._cooldown = cooldown
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._not_before = 0.0
+        self._last_decrease = float("-inf")
+
+    @property
+    def limit(self) -> int:
+        return int(self._limit)
+
+    def acquire(self) -> float:
+        """Wait for a free slot and for the shared "not before" time; returns the seconds slept."""
+        with self._cond:
+            while self._in_flight >= int(self._limit):
+                self._cond.wait()
+            self._in_flight += 1
+        pause = self._not_before - self._clock()
+        if pause > 0.001:  # under a millisecond is clock noise
+            self._sleep(pause)
+            return pause
+        return 0.0
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def succeeded(self) -> None:
+        with self._cond:
+            if self._limit < self.max_limit:
+                self._limit = min(self.max_limit, self._limit + 1.0 / self._limit)
+                self._cond.notify_all()
+
+    def rate_limited(self, retry_in: float) -> None:
+        now = self._clock()
+        with self._cond:
+            self._not_before = max(self._not_before, now + retry_in)
+            if now - self._last_decrease >= self._cooldown:
+                self._last_decrease = now
+                self._limit = max(1.0, self._limit / 2)
+                self.lowest = min(self.lowest, int(self._limit))
 
 
 class Pacer:
@@ -177,9 +243,9 @@ class Pacer:
             if pause > self.max_pause:
                 raise RateLimited(
                     f"Confluence's rate limit (the hourly API points quota or the burst limit) resets in "
-                    f"{pause:.0f} s, longer than this client may pause ({self.max_pause:.0f} s): run the "
-                    "sync again after the reset, spread syncs across the hour, or ask Atlassian for the "
-                    "per-tenant quota tier")
+                    f"{pause:.0f} s, longer than this client may pause ({self.max_pause:.0f} s): raise "
+                    "sync.max_rate_limit_wait in confluence.yaml to wait for it, run the sync again after the "
+                    "reset, spread syncs across the hour, or ask Atlassian for the per-tenant quota tier")
             self._last_request = now + pause
         if pause > 0:
             self._sleep(pause)

@@ -15,6 +15,7 @@ from pydantic import PrivateAttr
 
 from ..confluence.auth import DEFAULT_API_URL, DEFAULT_AUTH_URL, OAuthApp
 from ..confluence.client import ConfluenceClient
+from ..confluence.ratelimit import RetryPolicy
 from ..confluence.tokens import TokenStore
 from ..settings import Settings
 
@@ -35,6 +36,8 @@ class ConfluenceResource(dg.ConfigurableResource):
     api_url: str = DEFAULT_API_URL
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
+    max_rate_limit_wait_s: float = 600.0  # sync.max_rate_limit_wait
+    max_outage_s: float = 300.0  # sync.max_outage
 
     _client: ConfluenceClient | None = PrivateAttr(default=None)
 
@@ -52,17 +55,18 @@ class ConfluenceResource(dg.ConfigurableResource):
             self._client = None
 
     def build_client(self) -> ConfluenceClient:
-        timeout = (self.connect_timeout_s, self.read_timeout_s)
+        options = dict(timeout=(self.connect_timeout_s, self.read_timeout_s),
+                       retry=RetryPolicy(max_rate_limit_wait=self.max_rate_limit_wait_s, max_outage=self.max_outage_s))
         if self.mode == "demo":
             from ..emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
             from ..runner import ensure_demo_emulator
 
             return ConfluenceClient.with_api_token(ensure_demo_emulator(), DEFAULT_EMAIL, DEFAULT_API_TOKEN,
-                                                   timeout=timeout)
+                                                   **options)
         if self.mode == "api_token":
-            return ConfluenceClient.with_api_token(self.site_url, self.email, self.api_token, timeout=timeout)
+            return ConfluenceClient.with_api_token(self.site_url, self.email, self.api_token, **options)
         app = OAuthApp(self.client_id, self.client_secret, auth_url=self.auth_url, api_url=self.api_url)
-        return ConfluenceClient.with_oauth(TokenStore(self.token_file or None), app, timeout=timeout)
+        return ConfluenceClient.with_oauth(TokenStore(self.token_file or None), app, **options)
 
     def site(self) -> str:
         """The site's URL: the configured one (API token) or the one chosen at `auth login` (OAuth)."""
@@ -78,7 +82,8 @@ class ConfluenceResource(dg.ConfigurableResource):
 def confluence_resource_from_settings(settings: Settings) -> ConfluenceResource:
     """The resource for the configured auth mode; secrets stay environment variables (EnvVar)."""
     auth = settings.auth
-    common = dict(auth_url=auth.auth_url, api_url=auth.api_url)
+    common = dict(auth_url=auth.auth_url, api_url=auth.api_url, max_rate_limit_wait_s=settings.sync.max_rate_limit_wait,
+                  max_outage_s=settings.sync.max_outage)
     if auth.mode == "api_token":
         return ConfluenceResource(mode="api_token", site_url=auth.site_url or "", email=auth.email or "",
                                   api_token=dg.EnvVar("CONFLUENCE_API_TOKEN"), **common)

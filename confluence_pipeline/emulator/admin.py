@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .app import Emulator
 
 _FAULT_KEYS = {"storm_429", "storm_retry_after", "error_rate_5xx", "error_5xx_retry_after", "latency_ms",
-               "drop_connections", "seed"}
+               "drop_connections", "seed", "bad_body", "bad_body_count", "bad_body_operation"}
 
 
 def _content_summary(item) -> dict[str, Any]:
@@ -75,7 +75,10 @@ def _route(emu: "Emulator", method: str, path: str, body: dict[str, Any]) -> Any
         expired = emu.auth.expire_all_access_tokens() if body.get("expire_tokens") else 0
         faults = {k: v for k, v in body.items() if k in _FAULT_KEYS}
         if faults:
-            emu.limits.set_faults(**faults)
+            try:
+                emu.limits.set_faults(**faults)
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
         return {"ok": True, "expired_access_tokens": expired}
     if path == "/faults/clear":
         emu.limits.clear_faults()

@@ -60,6 +60,59 @@ UNAUTHENTICATED = frozenset({"downloadAttachmentBytes"})
 UNROUTED = "(no such endpoint)"  # the stats' name for requests that matched no route
 
 
+class _Truncated(Exception):
+    """Send the response's headers and half its body, then close the connection."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("truncated")
+        self.response = response
+        self.data = response.get_data()
+
+
+PROXY_PAGE = ("<!DOCTYPE html><html><head><title>Sign in - Corporate Proxy</title></head><body><h1>Your session "
+              "has expired</h1><p>Sign in to continue to the internet.</p></body></html>")
+FOREIGN_HOST = "https://elsewhere.example.net"
+
+
+def _spoilable(kind: str, reply: Reply) -> bool:
+    """Whether this answer can carry the fault `kind` (limits.BAD_BODIES)."""
+    if not isinstance(reply.body, dict) or reply.status >= 400:
+        return False
+    if kind == "foreign_next":
+        return isinstance(reply.body.get("_links"), dict) and "next" in reply.body["_links"]
+    if kind == "invalid_timestamp":
+        return bool(reply.body.get("results"))
+    return True
+
+
+def _spoil(kind: str, response: Response) -> Response:
+    """The response as the fault `kind` spoils it."""
+    if kind == "truncated":
+        raise _Truncated(response)
+    if kind == "html_200":
+        return Response(PROXY_PAGE, status=200, content_type="text/html; charset=utf-8")
+    data = response.get_data()
+    if kind == "malformed_json":
+        response.set_data(data[:-1] + b',"')
+        return response
+    body = json.loads(data)
+    if kind == "foreign_next":
+        nxt = body["_links"]["next"]
+        foreign = FOREIGN_HOST + (nxt if nxt.startswith("/") else "/" + nxt)
+        body["_links"]["next"] = foreign
+        if "Link" in response.headers:
+            response.headers["Link"] = response.headers["Link"].replace(f"<{nxt}>", f"<{foreign}>")
+    elif kind == "invalid_timestamp":  # the first object only: the rest of the page is fine
+        first = body["results"][0]
+        for holder in (first, first.get("version") if isinstance(first.get("version"), dict) else None):
+            if holder is not None:
+                for key in ("createdAt", "when"):
+                    if key in holder:
+                        holder[key] = "last Tuesday, around noon"
+    response.set_data(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    return response
+
+
 class _DropConnection(Exception):
     """Raised to close the client's connection without any response (fault injection)."""
 
@@ -142,6 +195,17 @@ class Emulator:
         request = Request(environ)
         try:
             response = self._dispatch(request)
+        except _Truncated as cut:  # the headers promise the whole body; half of it comes, then nothing
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                head = (f"HTTP/1.1 200 OK\r\nContent-Type: {cut.response.content_type}\r\n"
+                        f"Content-Length: {len(cut.data)}\r\nConnection: close\r\n\r\n").encode()
+                try:
+                    sock.sendall(head + cut.data[:len(cut.data) // 2])
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            response = Response(b"", status=500)
         except _DropConnection:
             sock = environ.get("werkzeug.socket")
             if sock is not None:
@@ -241,7 +305,9 @@ class Emulator:
                 reply = rule.handler(ctx, **args)
             self.limits.after(rule.operation_id, reply.points, oauth=oauth)
             reply.headers = {**extra_headers, **reply.headers}
-            return self._reply(reply, api, ctx.site_base, rule.operation_id)
+            response = self._reply(reply, api, ctx.site_base, rule.operation_id)
+            kind = self.limits.take_bad_body(rule.operation_id, lambda k: _spoilable(k, reply))
+            return _spoil(kind, response) if kind else response
         except ApiError as err:
             return self._error(err, family, site_base=self.ws.site.url + "/wiki" if api == "v2" else None)
 

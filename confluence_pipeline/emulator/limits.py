@@ -18,7 +18,8 @@ Rules (FACTS.md §6):
   the headers drop their `Beta-` prefix; without `enforce_points` the headers keep it and a
   request that would have been blocked carries `Beta-Retry-After` instead.
 - Faults: a storm of N 429s (with Retry-After, or the gateway's variant without it), a
-  seeded fraction of 503s with Retry-After, added latency, dropped connections.
+  seeded fraction of 503s with Retry-After, added latency, dropped connections, and N spoiled
+  answers (`BAD_BODIES`).
 
 All times come from the workspace clock, so tests and the admin API can advance time.
 """
@@ -30,6 +31,7 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from .http import ServiceUnavailable, TooManyRequests
 from .model import Workspace
@@ -57,6 +59,18 @@ class _Faults:
     error_5xx_retry_after: int | None = 1
     latency_ms: int = 0
     drop_connections: int = 0
+    bad_body: str | None = None  # one of BAD_BODIES: how the next answers are spoiled
+    bad_body_count: int = 0  # how many answers (that the spoiling applies to) are spoiled
+    bad_body_operation: str | None = None  # only this operation's answers (None: any)
+
+
+# Answers spoiled after the handler ran, as proxies and broken services do (app.py applies them):
+# malformed_json  the JSON body with its end mangled
+# truncated       Content-Length as promised, half the body sent, then the connection closed
+# html_200        a proxy's HTML login page with status 200
+# foreign_next    a list whose next link points at another host
+# invalid_timestamp  a list whose objects' timestamps are not dates
+BAD_BODIES = ("malformed_json", "truncated", "html_200", "foreign_next", "invalid_timestamp")
 
 
 def iso_seconds(ts: datetime) -> str:
@@ -125,16 +139,32 @@ class Limits:
     # -- faults ------------------------------------------------------------------------------
     def set_faults(self, *, storm_429: int = 0, storm_retry_after: int | None = 1,
                    error_rate_5xx: float = 0.0, latency_ms: int = 0, drop_connections: int = 0,
-                   error_5xx_retry_after: int | None = 1, seed: int = 0) -> None:
+                   error_5xx_retry_after: int | None = 1, seed: int = 0, bad_body: str | None = None,
+                   bad_body_count: int = 1, bad_body_operation: str | None = None) -> None:
         """Replace the injected faults (counters start afresh; the 5xx draw restarts from `seed`)."""
         if not 0.0 <= error_rate_5xx <= 1.0:
             raise ValueError(f"error_rate_5xx must be between 0 and 1, not {error_rate_5xx}")
-        if min(storm_429, latency_ms, drop_connections) < 0:
-            raise ValueError("storm_429, latency_ms and drop_connections must not be negative")
+        if min(storm_429, latency_ms, drop_connections, bad_body_count) < 0:
+            raise ValueError("storm_429, latency_ms, drop_connections and bad_body_count must not be negative")
+        if bad_body is not None and bad_body not in BAD_BODIES:
+            raise ValueError(f"bad_body must be one of {', '.join(BAD_BODIES)}, not {bad_body!r}")
         with self._lock:
             self._faults = _Faults(storm_429, storm_retry_after, error_rate_5xx, error_5xx_retry_after,
-                                   latency_ms, drop_connections)
+                                   latency_ms, drop_connections, bad_body, bad_body_count if bad_body else 0,
+                                   bad_body_operation)
             self._random = random.Random(seed)
+
+    def take_bad_body(self, operation_id: str, applies: Callable[[str], bool]) -> str | None:
+        """The spoiling to apply to this answer, if any (`applies(kind)`: whether it can), counted."""
+        with self._lock:
+            faults = self._faults
+            if faults.bad_body is None or faults.bad_body_count <= 0:
+                return None
+            if faults.bad_body_operation not in (None, operation_id) or not applies(faults.bad_body):
+                return None
+            faults.bad_body_count -= 1
+            self._rejected["bad_body"] += 1
+            return faults.bad_body
 
     def clear_faults(self) -> None:
         self.set_faults()
@@ -239,6 +269,6 @@ class Limits:
             self._total_requests = 0
             self._total_points = 0
             self._by_operation: dict[str, dict[str, int]] = {}
-            self._rejected = {"429": 0, "503": 0, "dropped": 0}
+            self._rejected = {"429": 0, "503": 0, "dropped": 0, "bad_body": 0}
             self._received_total = 0
             self._received: dict[str, dict[str, int]] = {}

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from ..confluence.client import ConfluenceClient
+from ..confluence.client import RETRY_CAUSES, ConfluenceClient
 from ..confluence.cql import cql_date
 from ..confluence.errors import ConfluenceError, NotFound, PermissionDenied
 from ..confluence.models import Attachment, ContentV1
@@ -98,6 +98,8 @@ class AssetReport:
     out_of_scope: int = 0
     calls: int = 0
     points: int = 0
+    retries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RETRY_CAUSES, 0))  # by cause
+    waited: dict[str, float] = field(default_factory=lambda: {"rate_limit": 0.0, "outage": 0.0})  # seconds
     duration_s: float = 0.0
     failures: list[str] = field(default_factory=list)
     since: datetime | None = None
@@ -106,6 +108,8 @@ class AssetReport:
         return {"rows_fetched": self.fetched, "rows_inserted": self.counts.inserted,
                 "rows_updated": self.counts.updated, "rows_deleted": self.deleted,
                 "rows_out_of_scope": self.out_of_scope, "api_calls": self.calls, "api_points": self.points,
+                **{f"api_retries_{cause}": n for cause, n in self.retries.items()},
+                **{f"api_wait_{kind}_s": round(s, 3) for kind, s in self.waited.items()},
                 "windows": f"{self.windows[0]}..{self.windows[-1]}" if len(self.windows) > 1 else
                 (self.windows[0] if self.windows else ""),
                 "fetched_since": self.since.isoformat() if self.since else "",
@@ -126,6 +130,9 @@ class _Measure:
         s1 = self.ctx.client.stats()
         self.report.calls = s1["calls"] - self.s0["calls"]
         self.report.points = s1["points"] - self.s0["points"]
+        self.report.retries = {c: n - self.s0["retries_by_cause"][c] for c, n in s1["retries_by_cause"].items()}
+        self.report.waited = {k: s1[f"waited_{k}_seconds"] - self.s0[f"waited_{k}_seconds"]
+                              for k in ("rate_limit", "outage")}
         self.report.duration_s = time.perf_counter() - self.t0
         r = self.report
         self.ctx.progress(f"{r.asset}: {r.fetched} fetched, {r.counts.inserted} new, {r.counts.updated} updated, "
@@ -221,6 +228,7 @@ def _listed(ctx: SyncContext, wh: Warehouse, listing: Listing, fetch: Callable[.
                 if since is not None and modified is not None and modified < since:
                     break
                 yield item
+            report.failures += ctx.client.take_skipped()  # malformed objects: recorded, tried again next run
         except PermissionDenied as exc:
             spaces = batch if batch is not None else spaces_in_scope(wh, ctx.settings.filters)
             if listing.per_space and len(spaces) > 1:
