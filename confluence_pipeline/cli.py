@@ -64,13 +64,13 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
         confluence = confluence_resource_from_settings(settings)
     first, last = window_range(settings, getattr(args, "from_", None), getattr(args, "to", None))
     instance = instance_for(settings)
-    print(f"Materializing every asset over windows {first}..{last} in one run (Dagster home "
+    print(f"Materializing every asset over windows {first}..{last} (job incremental_sync; Dagster home "
           f"{instance.root_directory})", flush=True)
-    result = materialize_all(settings, first, last, instance=instance, reconcile=demo or args.reconcile,
-                             resources={"confluence": confluence, "pipeline": PipelineResource()})
+    results = materialize_all(first, last, instance=instance, reconcile=demo or args.reconcile,
+                              resources={"confluence": confluence, "pipeline": PipelineResource()})
     print()
     print(summary(settings))
-    return 0 if result.success else 1
+    return 0 if all(result.success for result in results) else 1
 
 
 def _auth(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from .defs.assets import build_content_assets
@@ -16,7 +18,28 @@ from .defs.resources import confluence_resource_from_settings
 from .defs.schedules import build_schedules
 from .defs.search import build_search_assets
 from .defs.sensors import build_sensors, with_derived_automation
-from .settings import load_settings
+from .settings import SettingsError, load_settings
+
+# CONFLUENCE_EXECUTOR: how a run's steps execute. in_process (default: one process, the demo and
+# one machine), multiprocess (independent steps in parallel processes), k8s (a pod per step;
+# deploy/helm-values.yaml, needs the k8s extra).
+EXECUTORS = ("in_process", "multiprocess", "k8s")
+
+
+def executor_from_env() -> dg.ExecutorDefinition:
+    name = os.environ.get("CONFLUENCE_EXECUTOR", "in_process")
+    if name == "in_process":
+        return dg.in_process_executor
+    if name == "multiprocess":
+        return dg.multiprocess_executor
+    if name == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError:
+            raise SettingsError("CONFLUENCE_EXECUTOR=k8s needs dagster-k8s: pip install "
+                                "'confluence_pipeline[k8s]' (deploy/Dockerfile does)") from None
+        return k8s_job_executor
+    raise SettingsError(f"CONFLUENCE_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {name!r}")
 
 
 def build_definitions() -> dg.Definitions:
@@ -35,9 +58,9 @@ def build_definitions() -> dg.Definitions:
         schedules=[*build_schedules(settings, windowed_keys(assets, partitions)), build_maintenance_schedule(settings)],
         sensors=build_sensors(settings, assets, partitions),
         resources={"confluence": confluence_resource_from_settings(settings), "pipeline": PipelineResource()},
-        # a run's steps share one process; separate runs (a backfill beside the schedule's) write
-        # the lake side by side
-        executor=dg.in_process_executor,
+        # by default a run's steps share one process; separate runs (a backfill beside the
+        # schedule's) write the lake side by side
+        executor=executor_from_env(),
     )
 
 

@@ -58,29 +58,34 @@ def ensure_demo_emulator(port: int = DEMO_PORT, log_dir: Path | None = None) -> 
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME (default <data dir>/dagster_home)."""
-    if not os.environ.get("DAGSTER_HOME"):
-        home = (Path(settings.data_dir) / "dagster_home").resolve()
-        home.mkdir(parents=True, exist_ok=True)
-        os.environ["DAGSTER_HOME"] = str(home)
+    """The instance in DAGSTER_HOME (default <data dir>/dagster_home), created if missing."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path(settings.data_dir) / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
-def materialize_all(settings: Settings, first: str, last: str, *, instance: dg.DagsterInstance,
-                    resources: dict | None = None, reconcile: bool = False) -> dg.ExecuteInProcessResult:
-    """Every asset in one run: the unpartitioned ones, and the windowed ones over first..last;
-    with `reconcile`, also the pass that finds purges and restriction-only changes."""
-    from .defs.reconcile import RECONCILIATION_ASSET
+def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, resources: dict | None = None,
+                    reconcile: bool = False) -> list[dg.ExecuteInProcessResult]:
+    """The `incremental_sync` job over windows first..last; with `reconcile`, then the
+    `reconciliation` job (purges and restriction-only changes). Runs of the code location's own
+    jobs, so they carry its job names and tags (`confluence_pipeline/sync`), as the UI's do."""
+    from .defs.jobs import INCREMENTAL_JOB, RECONCILIATION_JOB
     from .definitions import build_definitions
 
-    definitions = build_definitions()
-    assets = list(definitions.assets or [])
-    keys = [key for asset in assets for key in asset.keys if reconcile or key != RECONCILIATION_ASSET]
-    return dg.materialize([*assets, *(definitions.asset_checks or [])], instance=instance,
-                          resources=resources or dict(definitions.resources or {}),
-                          selection=dg.AssetSelection.assets(*keys),
-                          tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-                          run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+    full = build_definitions()
+    definitions = dg.Definitions(assets=full.assets, asset_checks=full.asset_checks, jobs=full.jobs,
+                                 resources=resources or dict(full.resources or {}))
+    logging = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    results = [definitions.resolve_job_def(INCREMENTAL_JOB).execute_in_process(
+        instance=instance, run_config=logging, raise_on_error=False,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
+    if reconcile and results[0].success:
+        job = definitions.resolve_job_def(RECONCILIATION_JOB)
+        config = dict(job.run_config or {}) if isinstance(job.run_config, dict) else {}
+        results.append(job.execute_in_process(instance=instance, run_config={**config, **logging},
+                                              raise_on_error=False))
+    return results
 
 
 def summary(settings: Settings) -> str:

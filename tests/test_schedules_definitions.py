@@ -134,3 +134,13 @@ def test_derived_assets_follow_their_parents_even_before_todays_window_is_synced
         # no window of pages or comments was ever synced: that does not hold content_access back
         assert after.get_num_requested(dg.AssetKey("content_access")) == 1
         assert after.total_requested == 1
+
+
+def test_every_automation_says_what_it_does_in_the_ui(tmp_path, monkeypatch):
+    defs = definitions_with(tmp_path, monkeypatch, strategy="scheduled", interval="1h")
+    repository = defs.get_repository_def()
+    automations = [*repository.schedule_defs, *repository.sensor_defs]
+    assert {a.name for a in automations} >= {INCREMENTAL_SCHEDULE, RECONCILIATION_SCHEDULE, CHANGE_SENSOR,
+                                             DERIVED_AUTOMATION_SENSOR}
+    assert {a.name: a.description for a in automations if not (a.description or "").strip()} == {}
+    assert "1h" in defs.resolve_schedule_def(INCREMENTAL_SCHEDULE).description

@@ -25,7 +25,8 @@ from .reconcile import RECONCILIATION_ASSET
 
 INCREMENTAL_JOB = "incremental_sync"
 RECONCILIATION_JOB = "reconciliation"
-# On every sync run; the run queue (deploy/dagster.yaml) keeps one run per value in progress.
+# On every sync run; the run queue (deploy/dagster.yaml) keeps one run per value in progress. Set
+# as the job's tags too: a launch from the UI (GraphQL) copies those, not run_tags, onto the run.
 SYNC_TAG = "confluence_pipeline/sync"
 # Refreshed in full by the reconciliation job, when the code location defines them.
 RECONCILED_ASSETS = ("users", "groups", "group_members", "space_permissions", "content_restrictions",
@@ -55,13 +56,14 @@ def build_sync_jobs(assets: Sequence[dg.AssetsDefinition],
     incremental = dg.define_asset_job(
         INCREMENTAL_JOB, selection=dg.AssetSelection.assets(*windowed_keys(assets, partitions),
                                                             *unpartitioned),
-        run_tags={SYNC_TAG: "incremental"},
+        tags={SYNC_TAG: "incremental"}, run_tags={SYNC_TAG: "incremental"},
         description="What changed since the last sync: the latest windows of the content assets (each from "
                     "its watermark) and the unpartitioned assets. Launch it with a window range, or let the "
                     "schedule or the change sensor pick the range.")
     reconciliation = dg.define_asset_job(
         RECONCILIATION_JOB, selection=dg.AssetSelection.assets(RECONCILIATION_ASSET, *reconciled),
-        config={"ops": full_pass} if full_pass else None, run_tags={SYNC_TAG: "reconciliation"},
+        config={"ops": full_pass} if full_pass else None,
+        tags={SYNC_TAG: "reconciliation"}, run_tags={SYNC_TAG: "reconciliation"},
         description="What timestamps cannot show: purged content (every id listed), restriction-only, "
                     "space-permission and group-membership changes; then content_access is rebuilt.")
     return [incremental, reconciliation]

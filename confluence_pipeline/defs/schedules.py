@@ -26,7 +26,9 @@ def build_schedules(settings: Settings,
               else dg.DefaultScheduleStatus.STOPPED)
 
     @dg.schedule(name=INCREMENTAL_SCHEDULE, cron_schedule=settings.sync.cron, job_name=INCREMENTAL_JOB,
-                 execution_timezone=settings.sync.timezone, default_status=status)
+                 execution_timezone=settings.sync.timezone, default_status=status,
+                 description=f"incremental_sync on sync.interval ({settings.sync.interval}, {settings.sync.timezone}): "
+                             "the windows since each content asset's last successful sync up to the tick's.")
     def incremental_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """The incremental sync every `sync.interval`: the windows since each content asset's last
         successful sync up to the window of the tick."""

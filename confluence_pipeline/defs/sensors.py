@@ -68,7 +68,10 @@ def last_sync_started(instance: dg.DagsterInstance,
 
 def build_change_sensor(settings: Settings, content_keys: Sequence[dg.AssetKey]) -> dg.SensorDefinition:
     @dg.sensor(name=CHANGE_SENSOR, job_name=INCREMENTAL_JOB, default_status=dg.DefaultSensorStatus.STOPPED,
-               minimum_interval_seconds=CHANGE_SENSOR_INTERVAL_S)
+               minimum_interval_seconds=CHANGE_SENSOR_INTERVAL_S,
+               description="Every 2 minutes, one CQL call asks which content item changed last; when the "
+                           "answer differs from the last tick's, requests incremental_sync (the change is "
+                           "the run key, so one change never launches two runs).")
     def confluence_changes(context: dg.SensorEvaluationContext,
                            confluence: ConfluenceResource) -> dg.SensorResult | dg.SkipReason:
         """Requests an incremental sync when Confluence content changed since the last tick (one API
