@@ -47,7 +47,8 @@ Ctrl-C stops it.""", flush=True)
 def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
     from .defs.pipeline import PipelineResource
     from .defs.resources import ConfluenceResource, confluence_resource_from_settings
-    from .runner import ensure_demo_emulator, instance_for, materialize_all, summary, window_range
+    from .runner import (catch_up_range, ensure_demo_emulator, instance_for, materialize_all, summary,
+                         window_range)
     from .settings import load_settings
 
     settings = load_settings()
@@ -62,9 +63,15 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
                   "CONFLUENCE_EMAIL and CONFLUENCE_API_TOKEN (or CONFLUENCE_CLIENT_ID/SECRET and run "
                   "`confluence-pipeline auth login`) to sync your site.", flush=True)
         confluence = confluence_resource_from_settings(settings)
-    first, last = window_range(settings, getattr(args, "from_", None), getattr(args, "to", None))
     instance = instance_for(settings)
-    print(f"Materializing every asset over windows {first}..{last} (job incremental_sync; Dagster home "
+    start, end = getattr(args, "from_", None), getattr(args, "to", None)
+    if start is None and end is None:
+        first, last = catch_up_range(settings, instance)
+        scope = "windows since the last sync"
+    else:
+        first, last = window_range(settings, start, end)
+        scope = "windows"
+    print(f"Materializing every asset over {scope} {first}..{last} (job incremental_sync; Dagster home "
           f"{instance.root_directory})", flush=True)
     results = materialize_all(first, last, instance=instance, reconcile=demo or args.reconcile,
                               resources={"confluence": confluence, "pipeline": PipelineResource()})

@@ -109,6 +109,19 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def catch_up_range(settings: Settings, instance: dg.DagsterInstance) -> tuple[str, str]:
+    """What the schedule syncs: from the oldest of the content assets' newest synced windows (the
+    first window if one never synced) to today's window, so a run with nothing to do touches a
+    window or two instead of every day since `sync.start_date`."""
+    from .defs.jobs import catch_up_start, windowed_keys
+    from .defs.partitions import content_partitions
+    from .definitions import build_definitions
+
+    assets = list(build_definitions().assets or [])
+    last = window_range(settings, None, None)[1]
+    return catch_up_start(instance, settings, windowed_keys(assets, content_partitions(settings)), last), last
+
+
 def window_range(settings: Settings, start: date | None, end: date | None) -> tuple[str, str]:
     today = datetime.now(timezone.utc).astimezone(ZoneInfo(settings.sync.timezone)).date()
     first = max(start or settings.sync.start_date, settings.sync.start_date)
