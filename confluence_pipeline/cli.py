@@ -295,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--semantic", choices=["auto", "on", "off"], default="auto",
                               help="search.semantic for the sync (off: BM25 only, no embedding)")
     bench_search.set_defaults(func=_bench)
+    bench_embed = bench_sub.add_parser("embed", help="embedding speed, memory and recall: today's model and "
+                                       "the index's, side by side")
+    bench_embed.add_argument("--scale", type=int, default=1_000)
+    bench_embed.add_argument("--seed", type=int, default=42)
+    bench_embed.add_argument("--json", action="store_true", help="one JSON document on stdout (the rest on stderr)")
+    bench_embed.set_defaults(func=_bench)
     bench_storage = bench_sub.add_parser("storage", help="readers beside syncs, concurrent jobs on PostgreSQL, "
                                                          "kill -9 and rerun, lake size and maintenance")
     bench_storage.add_argument("--scale", type=int, default=5000)
