@@ -1,6 +1,6 @@
 """The strict OpenAPI validator, checked against real Confluence Cloud recordings and by hand.
 
-Every real recording in shared/confluence-api/real/ must validate with zero violations once
+Every real recording in tests/recordings/real/ must validate with zero violations once
 emulator/deviations.py is applied, except for the few places where the recording's publisher
 edited the body (listed below with the reason), and every deviation entry must be needed by a
 recording unless it says it rests on REAL.md's prose.
@@ -20,8 +20,7 @@ from openapi_check import (Check, api_of, check_response, check_schema, operatio
 
 from confluence_pipeline.emulator import deviations
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "confluence-api" / "real"
-needs_recordings = pytest.mark.skipif(not REAL.is_dir(), reason=f"the recordings are not at {REAL}")
+REAL = Path(__file__).parent / "recordings" / "real"  # real Confluence Cloud bodies; REAL.md beside it
 
 # Bodies the text2confl tests serve for these operations (real/SOURCE.md §2).
 TEXT2CONFL_OPERATIONS = {
@@ -137,7 +136,6 @@ def files_needing(deviation: deviations.Deviation) -> set[str]:
     return {r.file for r in recordings() if deviation in checks()[r.label].deviations_used}
 
 
-@needs_recordings
 def test_every_json_recording_is_validated() -> None:
     # The .xhtml/.html files are storage-format bodies, not API responses.
     covered = {r.file for r in recordings()} | set(NOT_VALIDATED)
@@ -145,13 +143,11 @@ def test_every_json_recording_is_validated() -> None:
     assert data_files - covered == set()
 
 
-@needs_recordings
-@pytest.mark.parametrize("recording", recordings() if REAL.is_dir() else (), ids=lambda r: r.label)
+@pytest.mark.parametrize("recording", recordings(), ids=lambda r: r.label)
 def test_recording_conforms_once_deviations_apply(recording: Recording) -> None:
     assert set(checks()[recording.label].violations) == PUBLISHER_EDITS.get(recording.label, set())
 
 
-@needs_recordings
 def test_the_catalogue_reaches_every_kind_of_recording() -> None:
     targets = {(r.api, r.target) for r in recordings()}
     assert {("v2", "getPageById"), ("v2", "getSpaceById"), ("v2", "getInlineComments"),
@@ -159,7 +155,6 @@ def test_the_catalogue_reaches_every_kind_of_recording() -> None:
     assert len(recordings()) == 44
 
 
-@needs_recordings
 @pytest.mark.parametrize("deviation", deviations.DEVIATIONS, ids=str)
 def test_each_deviation_is_needed_by_the_recording_it_cites(deviation: deviations.Deviation) -> None:
     needed_by = files_needing(deviation)

@@ -14,7 +14,7 @@ from confluence_pipeline.emulator import bodies
 from confluence_pipeline.emulator.generate import generate_workspace
 from confluence_pipeline.text.storage import MAX_INPUT_CHARS, Names, convert, convert_html
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "confluence-api" / "real"
+REAL = Path(__file__).parent / "recordings" / "real"  # real Confluence Cloud bodies; REAL.md beside it
 ALICE, BOB = "712020:aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa", "5b10ac8d82e05b22cc7d4ef5"
 NAMES = Names(users={ALICE: "Alice Anderson", BOB: "Bob Becker"}, content={"4242": "Quarterly roadmap"})
 

@@ -1,6 +1,6 @@
 """Every known way real Confluence Cloud responses differ from Atlassian's OpenAPI documents.
 
-The recordings in shared/confluence-api/real/ (findings in REAL.md) win over the spec. moto and
+The recordings in tests/recordings/real/ (findings in tests/recordings/REAL.md) win over the spec. moto and
 LocalStack keep such differences in one place; this is that place. The emulator's serializers
 read it to know which undeclared fields they may emit and where null is allowed, and the tests'
 OpenAPI validator (tests/openapi_check.py) reads it to allow exactly these differences.

@@ -1,6 +1,6 @@
 """Workspace entities as Confluence Cloud v1 JSON (/wiki/rest/api), as real responses carry them.
 
-Shapes follow the recordings in shared/confluence-api/real/ (REAL.md) where they exist and the
+Shapes follow the recordings in tests/recordings/real/ (REAL.md) where they exist and the
 v1 OpenAPI document elsewhere:
 - `_links.self` is absolute (`https://site/wiki/rest/api/...`); envelopes carry `_links.base`
   and `context: "/wiki"`; `_expandable` names what was not expanded, with a path or "".

@@ -1,6 +1,6 @@
 """Workspace entities as Confluence Cloud v2 JSON, field for field as real responses carry them.
 
-Where the recordings in shared/confluence-api/real/ differ from the OpenAPI document, these
+Where the recordings in tests/recordings/real/ differ from the OpenAPI document, these
 functions follow the recordings (REAL.md): `parentId`/`parentType`/`lastOwnerId` present as
 null, `subtype` absent, `version.ncsStepVersion` on pages and blog posts only, `body: {}` on
 pages and blog posts without a body format but no `body` key on comments, `resolutionStatus`
