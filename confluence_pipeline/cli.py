@@ -47,7 +47,8 @@ Ctrl-C stops it.""", flush=True)
 def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
     from .defs.pipeline import PipelineResource
     from .defs.resources import ConfluenceResource, confluence_resource_from_settings
-    from .runner import ensure_demo_emulator, instance_for, materialize_all, summary, window_range
+    from .runner import (clear_dead_runs, ensure_demo_emulator, failed_steps, instance_for, materialize_all, summary,
+                         window_range)
     from .settings import load_settings
 
     settings = load_settings()
@@ -64,11 +65,17 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
         confluence = confluence_resource_from_settings(settings)
     first, last = window_range(settings, getattr(args, "from_", None), getattr(args, "to", None))
     instance = instance_for(settings)
+    for line in clear_dead_runs(instance):
+        print(line, flush=True)
     print(f"Materializing every asset over windows {first}..{last} in one run (Dagster home "
           f"{instance.root_directory})", flush=True)
     result = materialize_all(settings, first, last, instance=instance, reconcile=demo or args.reconcile,
                              resources={"confluence": confluence, "pipeline": PipelineResource()})
     print()
+    failed = failed_steps(result)
+    if failed:
+        print("Not everything synced; the next sync retries it from the stored watermarks:", flush=True)
+        print("\n".join(f"  {line}" for line in failed) + "\n")
     print(summary(settings))
     return 0 if result.success else 1
 
