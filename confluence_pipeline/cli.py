@@ -278,6 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sync.add_argument("--latency-ms", type=int, default=0, help="added to every emulator call")
     bench_sync.add_argument("--changes", type=int, default=25, help="pages edited before the second incremental")
     bench_sync.set_defaults(func=_bench)
+    bench_faults = bench_sub.add_parser("faults", help="full syncs through 429 storms, 5xx, an outage, kill -9 "
+                                                       "and a large attachment; tables checked against the site")
+    bench_faults.add_argument("--scale", type=int, default=2_000)
+    bench_faults.add_argument("--seed", type=int, default=42)
+    bench_faults.add_argument("--scenarios", default="429,5xx,outage,kill,large",
+                              help="comma-separated: 429, 5xx, outage, kill, large")
+    bench_faults.add_argument("--outage-s", type=float, default=90.0, help="how long every connection is dropped")
+    bench_faults.add_argument("--kills", type=int, default=5, help="kill -9 rounds, each followed by a rerun")
+    bench_faults.add_argument("--json", action="store_true")
+    bench_faults.set_defaults(func=_bench)
     bench_search = bench_sub.add_parser("search", help="relevance of planted facts, search latency")
     bench_search.add_argument("--scale", type=int, default=10_000)
     bench_search.add_argument("--seed", type=int, default=42)

@@ -163,6 +163,7 @@ class SyncSettings(_Model):
     # times, after step_retry_delay_s doubling each time (with jitter): the second line behind the client's.
     step_retries: int = Field(3, ge=0)
     step_retry_delay_s: float = Field(30.0, ge=0)
+    max_attachment_mb: int = Field(100, ge=1)  # a larger file is reported and not downloaded
 
 
 class StorageSettings(_Model):

@@ -533,7 +533,8 @@ def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
 
     def fetch(attachment_id: str, container_id: str, version: int, status: str) -> Path:
         dest = folder / attachment_id
-        ctx.client.download_attachment(container_id, attachment_id, dest, version=version, status=status)
+        ctx.client.download_attachment(container_id, attachment_id, dest, version=version, status=status,
+                                       max_bytes=ctx.settings.sync.max_attachment_mb * 1024 * 1024)
         return dest
 
     pool = ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="download")
