@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from confluence_pipeline.access.model import AccessModel
@@ -142,7 +143,7 @@ def test_a_sync_killed_with_kill_9_is_cleared_by_the_next_sync_which_completes(e
         process.wait()
         emu.limits.clear_faults()
 
-    with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(home))) as instance:
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         [killed] = instance.get_runs()
         assert killed.status == dg.DagsterRunStatus.STARTED and killed.tags[PID_TAG] == str(process.pid)
 
@@ -151,7 +152,7 @@ def test_a_sync_killed_with_kill_9_is_cleared_by_the_next_sync_which_completes(e
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     cleared = [line for line in rerun.stdout.splitlines() if killed.run_id in line]
     assert len(cleared) == 1 and "died without finishing: marked failed" in cleared[0]
-    with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(home))) as instance:
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         statuses = {run.run_id: run.status for run in instance.get_runs()}
     assert statuses.pop(killed.run_id) == dg.DagsterRunStatus.FAILURE
     assert list(statuses.values()) == [dg.DagsterRunStatus.SUCCESS]
