@@ -187,6 +187,11 @@ def run(args: argparse.Namespace) -> int:
         from .peers_bench import bench_peers
 
         return bench_peers(args.scale, args.seed, as_json=args.json)
+    if args.bench_command == "faults":
+        from .faults_bench import bench_faults
+
+        return bench_faults(args.scale, args.seed, args.scenarios.split(","), outage_s=args.outage_s,
+                            kills=args.kills, as_json=args.json)
     if args.bench_command == "sync":
         bench_sync(args.scale, args.seed, args.latency_ms, args.changes)
         return 0

@@ -47,8 +47,8 @@ Ctrl-C stops it.""", flush=True)
 def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
     from .defs.pipeline import PipelineResource
     from .defs.resources import ConfluenceResource, confluence_resource_from_settings
-    from .runner import (catch_up_range, ensure_demo_emulator, instance_for, materialize_all, summary,
-                         window_range)
+    from .runner import (catch_up_range, clear_dead_runs, ensure_demo_emulator, failed_steps, instance_for,
+                         materialize_all, summary, window_range)
     from .settings import load_settings
 
     settings = load_settings()
@@ -64,6 +64,8 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
                   "`confluence-pipeline auth login`) to sync your site.", flush=True)
         confluence = confluence_resource_from_settings(settings)
     instance = instance_for(settings)
+    for line in clear_dead_runs(instance):
+        print(line, flush=True)
     start, end = getattr(args, "from_", None), getattr(args, "to", None)
     if start is None and end is None:
         first, last = catch_up_range(settings, instance)
@@ -76,6 +78,10 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
     results = materialize_all(first, last, instance=instance, reconcile=demo or args.reconcile,
                               resources={"confluence": confluence, "pipeline": PipelineResource()})
     print()
+    failed = [line for result in results for line in failed_steps(result)]
+    if failed:
+        print("Not everything synced; the next sync retries it from the stored watermarks:", flush=True)
+        print("\n".join(f"  {line}" for line in failed) + "\n")
     print(summary(settings))
     return 0 if all(result.success for result in results) else 1
 
@@ -288,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sync.add_argument("--latency-ms", type=int, default=0, help="added to every emulator call")
     bench_sync.add_argument("--changes", type=int, default=25, help="pages edited before the second incremental")
     bench_sync.set_defaults(func=_bench)
+    bench_faults = bench_sub.add_parser("faults", help="full syncs through 429 storms, 5xx, an outage, kill -9 "
+                                                       "and a large attachment; tables checked against the site")
+    bench_faults.add_argument("--scale", type=int, default=2_000)
+    bench_faults.add_argument("--seed", type=int, default=42)
+    bench_faults.add_argument("--scenarios", default="429,5xx,outage,kill,large",
+                              help="comma-separated: 429, 5xx, outage, kill, large")
+    bench_faults.add_argument("--outage-s", type=float, default=90.0, help="how long every connection is dropped")
+    bench_faults.add_argument("--kills", type=int, default=5, help="kill -9 rounds, each followed by a rerun")
+    bench_faults.add_argument("--json", action="store_true")
+    bench_faults.set_defaults(func=_bench)
     bench_search = bench_sub.add_parser("search", help="relevance of planted facts, search latency")
     bench_search.add_argument("--scale", type=int, default=10_000)
     bench_search.add_argument("--seed", type=int, default=42)

@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from .defs.assets import build_content_assets
+from .defs.assets import build_content_assets, step_retry_policy
 from .defs.checks import build_checks
 from .defs.directory import build_directory_assets, build_directory_checks
 from .defs.jobs import build_sync_jobs, windowed_keys
@@ -45,10 +45,11 @@ def executor_from_env() -> dg.ExecutorDefinition:
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
     partitions = content_partitions(settings)
-    content = build_content_assets(partitions)
-    directory = build_directory_assets(partitions)
+    retry = step_retry_policy(settings)
+    content = build_content_assets(partitions, retry)
+    directory = build_directory_assets(partitions, retry)
     assets = [*content, *directory, *build_search_assets(partitions),
-              build_reconciliation_asset(windowed_keys(content, partitions))]
+              build_reconciliation_asset(windowed_keys(content, partitions), retry)]
     assets = with_derived_automation(assets, partitions)
     return dg.Definitions(
         assets=assets,

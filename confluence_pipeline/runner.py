@@ -9,6 +9,7 @@ port that every Dagster step process (and a later demo run) shares.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,9 @@ from .readers import attach_line
 from .settings import Settings
 from .storage.warehouse import Warehouse
 
+# On every run the CLI launches: who runs it, so that a later launch can tell a dead run from a live one.
+PID_TAG = "confluence_pipeline/pid"
+HOST_TAG = "confluence_pipeline/host"
 DEMO_PORT = int(os.environ.get("CONFLUENCE_DEMO_PORT", "8765"))
 DEMO_SEED = 42
 DEMO_SCALE = 300
@@ -65,6 +69,35 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs this host's CLI started whose process is gone (a kill -9, a crash) and
+    free what they held (concurrency slots), so that they neither show STARTED nor block a later run.
+    Returns one line per run cleared."""
+    statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.CANCELING]
+    host = socket.gethostname()
+    cleared = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=statuses, tags={HOST_TAG: host})):
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or not _process_gone(int(pid)):
+            continue
+        message = (f"Run {run.run_id} (process {pid} on {host}) died without finishing: marked failed, "
+                   "its concurrency slots freed; this run catches up from the last stored watermarks")
+        instance.report_run_failed(run, message)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        cleared.append(message)
+    return cleared
+
+
 def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, resources: dict | None = None,
                     reconcile: bool = False) -> list[dg.ExecuteInProcessResult]:
     """The `incremental_sync` job over windows first..last; with `reconcile`, then the
@@ -77,15 +110,30 @@ def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, reso
     definitions = dg.Definitions(assets=full.assets, asset_checks=full.asset_checks, jobs=full.jobs,
                                  resources=resources or dict(full.resources or {}))
     logging = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    # who runs it, so that the next start can tell a dead run (kill -9) from a running one
+    owner = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     results = [definitions.resolve_job_def(INCREMENTAL_JOB).execute_in_process(
         instance=instance, run_config=logging, raise_on_error=False,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **owner})]
     if reconcile and results[0].success:
         job = definitions.resolve_job_def(RECONCILIATION_JOB)
         config = dict(job.run_config or {}) if isinstance(job.run_config, dict) else {}
         results.append(job.execute_in_process(instance=instance, run_config={**config, **logging},
-                                              raise_on_error=False))
+                                              tags=owner, raise_on_error=False))
     return results
+
+
+def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per step that failed (after its retries) or was skipped for a failed upstream step:
+    the steps that do not depend on them ran to the end."""
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            lines.append(f"{event.step_key}: failed: {(error.message if error else 'unknown error').strip()}")
+        elif event.is_step_skipped:
+            lines.append(f"{event.step_key}: skipped (an asset it depends on failed)")
+    return lines
 
 
 def summary(settings: Settings) -> str:

@@ -178,6 +178,12 @@ class SyncSettings(_Model):
     def cron(self) -> str:
         return _INTERVALS.get(self.interval, self.interval)
 
+    # Dagster runs a step that failed on a transient error (rate limit, outage, 5xx) again, this many
+    # times, after step_retry_delay_s doubling each time (with jitter): the second line behind the client's.
+    step_retries: int = Field(3, ge=0)
+    step_retry_delay_s: float = Field(30.0, ge=0)
+    max_attachment_mb: int = Field(100, ge=1)  # a larger file is reported and not downloaded
+
 
 class StorageSettings(_Model):
     """Where the lake lives. `catalog`: `sqlite` (the embedded default, <data dir>/catalog.sqlite),

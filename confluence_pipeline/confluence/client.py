@@ -838,6 +838,15 @@ class ConfluenceClient:
                   "includeArchivedSpaces": include_archived_spaces, "cqlcontext": cqlcontext}
         return self._list(SearchCursorPages, "searchByCQL", SearchResult, params)
 
+    def search_count(self, cql: str, *, include_archived_spaces: bool | None = None,
+                     content_statuses: Iterable[str] | None = None) -> int:
+        """How many results a CQL search has (its `totalSize`), in one call of one result."""
+        cqlcontext = json.dumps({"contentStatuses": list(content_statuses)}) if content_statuses else None
+        params = {"cql": cql, "limit": 1, "includeArchivedSpaces": include_archived_spaces, "cqlcontext": cqlcontext}
+        body, _ = self._request("searchByCQL", "GET", OPERATIONS["searchByCQL"].site_path(), params=_query(params),
+                                weight=OPERATIONS["searchByCQL"].weight)
+        return int(body["totalSize"])
+
     def search_content(self, cql: str, *, expand: Iterable[str] = (),
                        limit: int = 100) -> Iterator[ContentV1]:
         """CQL content search (`/wiki/rest/api/content/search`) with v1 `expand`."""

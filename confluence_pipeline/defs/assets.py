@@ -11,12 +11,26 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from ..confluence.errors import ApiError, RateLimited, SiteUnreachable
 from ..settings import Settings
+from ..storage.lake import WriteConflict
 from ..sync.content import AssetReport, SyncContext, sync_content, sync_folders, sync_labels, sync_spaces
 from ..sync.conflicts import retry_on_conflict
 from ..sync.windows import TimeRange, Windows
 from .pipeline import PipelineResource
 from .resources import ConfluenceResource
+
+
+def step_retry_policy(settings: Settings) -> dg.RetryPolicy:
+    """How Dagster retries a step that calls Confluence; only transient errors are retried (`run_sync`)."""
+    return dg.RetryPolicy(max_retries=settings.sync.step_retries, delay=settings.sync.step_retry_delay_s,
+                          backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def transient(exc: BaseException) -> bool:
+    """An error that waiting may heal: the step is worth running again."""
+    return (isinstance(exc, (RateLimited, SiteUnreachable, WriteConflict))
+            or (isinstance(exc, ApiError) and (exc.status or 0) >= 500))
 
 
 def sync_context(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
@@ -37,16 +51,24 @@ def snapshot_metadata(snapshots: list[int]) -> dict[str, Any]:
 
 
 def run_sync(ctx: SyncContext, work: Callable[[], AssetReport]) -> dg.MaterializeResult:
-    """The step's work (run again should its commit lose a race with another writer), as a result."""
-    report = retry_on_conflict(work, progress=ctx.progress)
+    """The step's work (run again should its commit lose a race with another writer), as a result.
+    A step that fails stores nothing (its writes are one transaction) and keeps its watermark; only a
+    transient failure is left to the step's RetryPolicy, any other fails the step at once."""
+    try:
+        report = retry_on_conflict(work, progress=ctx.progress)
+    except Exception as exc:
+        if transient(exc):
+            raise
+        raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
     metadata = {**report.metadata(), **snapshot_metadata(ctx.snapshots)}
     if report.failures:
         metadata["failure_details"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in report.failures[:50]))
     return dg.MaterializeResult(metadata=metadata)
 
 
-def build_content_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="confluence", kinds={"ducklake", "parquet"})
+def build_content_assets(partitions: dg.PartitionsDefinition,
+                         retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
+    common = dict(group_name="confluence", kinds={"ducklake", "parquet"}, retry_policy=retry_policy)
     windowed = dict(partitions_def=partitions, backfill_policy=dg.BackfillPolicy.single_run(), **common)
 
     @dg.asset(**common)

@@ -33,31 +33,33 @@ def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> d
                                         timezone=content_partitions.timezone, end_offset=content_partitions.end_offset)
 
 
-def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition,
+                           retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
     common = dict(group_name="directory", kinds={"ducklake"})
+    calls_confluence = dict(common, retry_policy=retry_policy)
 
-    @dg.asset(**common)
+    @dg.asset(**calls_confluence)
     def groups(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every group of the site; groups that are gone are marked deleted."""
         ctx = sync_context(context, confluence, pipeline)
         return run_sync(ctx, lambda: sync_groups(ctx))
 
-    @dg.asset(deps=[groups], **common)
+    @dg.asset(deps=[groups], **calls_confluence)
     def group_members(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                       pipeline: PipelineResource) -> dg.MaterializeResult:
         """Who is in each group. A group whose members cannot be read grants nobody until they can."""
         ctx = sync_context(context, confluence, pipeline)
         return run_sync(ctx, lambda: sync_group_members(ctx))
 
-    @dg.asset(deps=[dg.AssetKey("spaces")], **common)
+    @dg.asset(deps=[dg.AssetKey("spaces")], **calls_confluence)
     def space_permissions(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                           pipeline: PipelineResource) -> dg.MaterializeResult:
         """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
         ctx = sync_context(context, confluence, pipeline)
         return run_sync(ctx, lambda: sync_space_permissions(ctx))
 
-    @dg.asset(deps=RESTRICTABLE_KEYS, **common)
+    @dg.asset(deps=RESTRICTABLE_KEYS, **calls_confluence)
     def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig,
                              confluence: ConfluenceResource, pipeline: PipelineResource) -> dg.MaterializeResult:
         """Read and update restrictions of the pages, blog posts and folders synced since their last read,
@@ -66,7 +68,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         ctx = sync_context(context, confluence, pipeline)
         return run_sync(ctx, lambda: sync_restrictions(ctx, full_pass=config.full_pass))
 
-    @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **common)
+    @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **calls_confluence)
     def users(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
               pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every user the site lists and every account named in content, groups and permissions:
@@ -75,7 +77,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         return run_sync(ctx, lambda: sync_users(ctx))
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
-              **{**common, "kinds": {"duckdb", "parquet"}})
+              **{**calls_confluence, "kinds": {"duckdb", "parquet"}})
     def audit_log(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                   pipeline: PipelineResource) -> dg.MaterializeResult:
         """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence

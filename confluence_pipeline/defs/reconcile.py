@@ -4,25 +4,24 @@ from typing import Sequence
 
 import dagster as dg
 
-from ..sync.conflicts import retry_on_conflict
 from ..sync.content import reconcile
-from .assets import snapshot_metadata, sync_context
+from .assets import run_sync, sync_context
 from .pipeline import PipelineResource
 from .resources import ConfluenceResource
 
 RECONCILIATION_ASSET = dg.AssetKey("content_reconciliation")
 
 
-def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey],
+                               retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(key=RECONCILIATION_ASSET, deps=list(content_keys), group_name="confluence",
-              kinds={"ducklake"})
+              kinds={"ducklake"}, retry_policy=retry_policy)
     def content_reconciliation(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every id of pages, blog posts, folders, comments and attachments listed (no bodies): stored
         content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
         are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
         ctx = sync_context(context, confluence, pipeline)
-        report = retry_on_conflict(lambda: reconcile(ctx), progress=context.log.info)
-        return dg.MaterializeResult(metadata={**report.metadata(), **snapshot_metadata(ctx.snapshots)})
+        return run_sync(ctx, lambda: reconcile(ctx))
 
     return content_reconciliation
