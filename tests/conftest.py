@@ -62,6 +62,8 @@ class Pipeline:
     data_dir: Path
     settings_file: Path
     monkeypatch: pytest.MonkeyPatch
+    # a short outage budget: tests that fail every call on purpose fail in seconds, not minutes
+    max_outage_s: float = 2.0
 
     def configure(self, *, filters: dict[str, Any] | None = None, start_date: date = START_DATE,
                   timezone_name: str = "UTC") -> Settings:
@@ -80,9 +82,8 @@ class Pipeline:
         return load_settings(self.settings_file).model_copy(update={"data_dir": self.data_dir})
 
     def resources(self) -> dict[str, Any]:
-        # a short outage budget: tests that fail every call on purpose fail in seconds, not minutes
         return {"confluence": ConfluenceResource(mode="api_token", site_url=self.emu.base_url, email=DEFAULT_EMAIL,
-                                                 api_token=DEFAULT_API_TOKEN, max_outage_s=2.0),
+                                                 api_token=DEFAULT_API_TOKEN, max_outage_s=self.max_outage_s),
                 "pipeline": PipelineResource(settings_file=str(self.settings_file), data_dir=str(self.data_dir))}
 
     def definitions(self) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:

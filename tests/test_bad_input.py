@@ -44,6 +44,7 @@ def _client(emu, **kwargs) -> ConfluenceClient:
                                         ("html_200", "server_error")])
 def test_a_spoiled_answer_is_retried_and_the_sync_is_complete(pipeline, kind, cause):
     faults(pipeline.emu, bad_body=kind, bad_body_count=2, bad_body_operation="getPages")
+    pipeline.max_outage_s = 60.0  # two spoiled answers in a row take two backoffs (2 s, then 4 s, jittered)
     results = pipeline.sync()
     assert all(r.success for r in results)
     assert pipeline.emu.limits.stats()["rejected"]["bad_body"] == 2
