@@ -486,17 +486,18 @@ def _purged_unseen(ctx: SyncContext, wh: Warehouse, listing: Listing, report: As
             ctx.progress(f"{listing.table}: the site counts {live} live, the lake {stored}: looking for purges")
         listed = {item.id for item in _ids_listing(ctx.client, listing.table, batch, statuses)}
         missing = sorted(wh.ids(listing.table, where, params) - listed)
-        if missing and listing.by_ids is not None:
-            found = {item.id for item in listing.by_ids(ctx.client, missing)}
+        if missing:
+            # trashed is not purged: the trash keeps the item (restorable, with its comments and attachments)
+            found = {item.id for item in _ids_listing(ctx.client, listing.table, None, [*statuses, "trashed"],
+                                                      ids=missing)}
             purged += _mark_purged(ctx, wh, listing.table, [i for i in missing if i not in found])
     return purged
 
 
-def _ids_listing(client: ConfluenceClient, table: str, space_ids: list[str] | None,
-                 statuses: list[str]) -> Iterator[Any]:
-    if table == "pages":
-        return client.pages(space_ids=space_ids, status=statuses)
-    return client.blogposts(space_ids=space_ids, status=statuses)
+def _ids_listing(client: ConfluenceClient, table: str, space_ids: list[str] | None, statuses: list[str], *,
+                 ids: list[str] | None = None) -> Iterator[Any]:
+    listing = client.pages if table == "pages" else client.blogposts
+    return listing(ids=ids, space_ids=space_ids, status=statuses)
 
 
 def _attachments_by_id(client: ConfluenceClient, ids: list[str]) -> Iterator[Attachment]:
