@@ -224,6 +224,16 @@ class Settings(_Model):
     search: SearchSettings = SearchSettings()
     storage: StorageSettings = StorageSettings()
     data_dir: Path = Path("data")
+    owners: list[str] = []  # of every asset, in the Dagster catalog: an email or team:<name>
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, owners: list[str]) -> list[str]:
+        for owner in owners:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+|team:[A-Za-z0-9_-]+", owner):
+                raise ValueError(f"owner {owner!r} is neither an email address nor team:<name> "
+                                 "(letters, digits, - and _)")
+        return owners
 
     @property
     def lake(self) -> Lake:

@@ -19,7 +19,8 @@ from confluence_pipeline.defs.schedules import INCREMENTAL_SCHEDULE, RECONCILIAT
 from confluence_pipeline.defs.sensors import (CHANGE_SENSOR, DERIVED_ASSETS, DERIVED_AUTOMATION_SENSOR,
                                               build_sensors, with_derived_automation)
 from confluence_pipeline.definitions import build_definitions
-from confluence_pipeline.settings import Settings, SyncSettings
+from confluence_pipeline.settings import Settings, SettingsError, SyncSettings
+from confluence_pipeline.storage.schema import TABLES
 
 CONTENT = {"pages", "blogposts", "folders", "comments", "attachments", "labels"}
 
@@ -144,3 +145,27 @@ def test_every_automation_says_what_it_does_in_the_ui(tmp_path, monkeypatch):
                                              DERIVED_AUTOMATION_SENSOR}
     assert {a.name: a.description for a in automations if not (a.description or "").strip()} == {}
     assert "1h" in defs.resolve_schedule_def(INCREMENTAL_SCHEDULE).description
+
+
+def test_the_catalog_shows_each_tables_columns_owners_and_code(tmp_path, monkeypatch):
+    settings_file = tmp_path / "confluence.yaml"
+    settings_file.write_text(yaml.safe_dump({"owners": ["data@example.com", "team:knowledge"]}))
+    monkeypatch.setenv("CONFLUENCE_SETTINGS", str(settings_file))
+    graph = build_definitions().get_repository_def().asset_graph
+
+    pages = graph.get(dg.AssetKey("pages"))
+    schema = pages.metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == TABLES["pages"].column_names
+    assert next(c for c in schema.columns if c.name == "id").constraints.unique
+    assert [c.name for c in graph.get(dg.AssetKey("documents")).metadata["dagster/column_schema"].columns] == \
+        TABLES["documents"].column_names
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["data@example.com", "team:knowledge"], key
+        assert node.tags["layer"] in ("content", "directory", "search"), key
+        source = node.metadata["dagster/code_references"].code_references[0]
+        assert Path(source.file_path).is_file() and source.file_path.endswith(".py"), key
+
+    settings_file.write_text(yaml.safe_dump({"owners": ["knowledge team"]}))
+    with pytest.raises(SettingsError, match="owners.*team:<name>"):
+        build_definitions()

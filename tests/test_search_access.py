@@ -26,11 +26,13 @@ from confluence_pipeline.defs.directory import build_directory_assets
 from confluence_pipeline.defs.partitions import content_partitions
 from confluence_pipeline.defs.pipeline import PipelineResource
 from confluence_pipeline.defs.resources import ConfluenceResource
+from confluence_pipeline.defs.checks import build_search_checks
 from confluence_pipeline.defs.search import build_search_assets
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.search import Searcher, SearchError, search, semantic
 from confluence_pipeline.search_cli import add_search_parser
 from confluence_pipeline.settings import load_settings
+from confluence_pipeline.storage.warehouse import Warehouse
 
 ANCHOR = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 START = (ANCHOR - timedelta(days=2)).date().isoformat()
@@ -60,8 +62,9 @@ class Site:
     def sync(self, first: str = START) -> dg.ExecuteInProcessResult:
         """Content, directory, access and search assets over windows first..today, in one run."""
         partitions = content_partitions(load_settings(self.settings_file))
-        assets = [*build_content_assets(partitions), *build_directory_assets(partitions),
-                  *build_search_assets(partitions)]
+        search_assets = build_search_assets(partitions)
+        assets = [*build_content_assets(partitions), *build_directory_assets(partitions), *search_assets,
+                  *build_search_checks(next(a for a in search_assets if a.key == dg.AssetKey("search_index")))]
         resources = {"confluence": ConfluenceResource(mode="api_token", site_url=self.emu.base_url,
                                                       email=DEFAULT_EMAIL, api_token=DEFAULT_API_TOKEN),
                      "pipeline": PipelineResource(settings_file=str(self.settings_file))}
@@ -87,7 +90,9 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("search"))
-    assert site.sync().success
+    result = site.sync()
+    assert result.success
+    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("matches_documents", True)]
     yield site
     site.emu.stop()
 
@@ -257,3 +262,20 @@ def test_a_bare_on_or_off_in_the_settings_file_means_the_word(tmp_path):
     for word in ("on", "off", "auto"):
         settings_file.write_text(f"search:\n  semantic: {word}\n")
         assert load_settings(settings_file).search.semantic == word
+
+
+def test_the_index_check_fails_when_a_chunk_in_the_index_is_stale(site):
+    check = build_search_checks(next(a for a in build_search_assets(content_partitions(load_settings(
+        site.settings_file))) if a.key == dg.AssetKey("search_index")))[0]
+    resource = PipelineResource(settings_file=str(site.settings_file))
+    with Warehouse(site.db) as wh:
+        chunk_id, text_hash = wh.run("SELECT chunk_id, text_hash FROM search_chunks ORDER BY chunk_id LIMIT 1")[0]
+        wh.run("UPDATE search_chunks SET text_hash = 'stale' WHERE chunk_id = ?", [chunk_id])
+    try:
+        result = check(pipeline=resource)
+        assert not result.passed
+        assert result.metadata["missing_or_stale"].value == 1 and result.metadata["extra"].value == 1
+    finally:
+        with Warehouse(site.db) as wh:
+            wh.run("UPDATE search_chunks SET text_hash = ? WHERE chunk_id = ?", [text_hash, chunk_id])
+    assert check(pipeline=resource).passed

@@ -42,6 +42,17 @@ def test_every_materialization_reports_its_numbers_and_the_checks_pass(pipeline)
         assert pages["rows_inserted"].value == wh.count("pages")
         assert pages["rows_deleted"].value == wh.count("pages", "status = 'trashed'")
     assert pages["api_calls"].value == requests(emu, "getPages") - get_pages
+    # each window of the range shows its own rows, and the table's totals stay on the step
+    spaces = results[0].asset_materializations_for_node("spaces")[0].metadata
+    windows = {e.partition: e.metadata for e in results[1].asset_materializations_for_node("pages")}
+    with pipeline.warehouse() as wh:
+        assert spaces["dagster/row_count"].value == wh.count("spaces")
+        stored = dict(wh.run("SELECT window_key, count(*) FROM pages GROUP BY 1"))
+        fetched = dict(wh.run("SELECT window_key, count(*) FROM pages WHERE status <> 'trashed' GROUP BY 1"))
+        assert pages["run_row_count"].value == wh.count("pages")
+    assert {w: m["dagster/row_count"].value for w, m in windows.items() if m["dagster/row_count"].value} == stored
+    assert {w: m["rows_fetched"].value for w, m in windows.items() if m["rows_fetched"].value} == fetched
+    assert sum(m["rows_fetched"].value for m in windows.values()) == pages["run_rows_fetched"].value
     checks = [e for r in results for e in r.get_asset_check_evaluations()]
     assert len(checks) >= 15 and [c.check_name for c in checks if not c.passed] == []
 

@@ -50,7 +50,8 @@ def snapshot_metadata(snapshots: list[int]) -> dict[str, Any]:
     return {"snapshot_id": snapshots[-1]} if snapshots else {}
 
 
-def run_sync(ctx: SyncContext, work: Callable[[], AssetReport]) -> dg.MaterializeResult:
+def run_sync(context: dg.AssetExecutionContext, ctx: SyncContext,
+             work: Callable[[], AssetReport]) -> dg.MaterializeResult:
     """The step's work (run again should its commit lose a race with another writer), as a result.
     A step that fails stores nothing (its writes are one transaction) and keeps its watermark; only a
     transient failure is left to the step's RetryPolicy, any other fails the step at once."""
@@ -63,7 +64,25 @@ def run_sync(ctx: SyncContext, work: Callable[[], AssetReport]) -> dg.Materializ
     metadata = {**report.metadata(), **snapshot_metadata(ctx.snapshots)}
     if report.failures:
         metadata["failure_details"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in report.failures[:50]))
+    if report.table_rows is not None:
+        metadata["dagster/row_count"] = report.table_rows
+    if context.has_partition_key_range and len(report.windows) > 1:
+        metadata = add_window_metadata(context, report, metadata)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def add_window_metadata(context: dg.AssetExecutionContext, report: AssetReport,
+                        metadata: dict[str, Any]) -> dict[str, Any]:
+    """A step over several windows materializes each of them: each gets its own rows fetched and
+    row count. The step's totals of those two are kept as run_rows_fetched and run_row_count; its
+    other figures (rows inserted, API calls, ...) are the step's, as `windows` says."""
+    for window in report.windows:
+        context.add_asset_metadata({"rows_fetched": report.fetched_by_window.get(window, 0),
+                                    "dagster/row_count": report.rows_by_window.get(window, 0)},
+                                   partition_key=window)
+    per_window = ("rows_fetched", "dagster/row_count")
+    return {**{k: v for k, v in metadata.items() if k not in per_window},
+            **{f"run_{k.removeprefix('dagster/')}": metadata[k] for k in per_window if k in metadata}}
 
 
 def build_content_assets(partitions: dg.PartitionsDefinition,
@@ -76,7 +95,7 @@ def build_content_assets(partitions: dg.PartitionsDefinition,
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every space the account can see: global, personal, knowledge base; current and archived."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_spaces(ctx))
+        return run_sync(context, ctx, lambda: sync_spaces(ctx))
 
     def content_asset(name: str, deps: list, doc: str) -> dg.AssetsDefinition:
         @dg.asset(name=name, deps=deps, description=doc, **windowed)
@@ -85,10 +104,10 @@ def build_content_assets(partitions: dg.PartitionsDefinition,
             ctx = sync_context(context, confluence, pipeline)
             rng = window_range(context, ctx.settings)
             if name == "folders":
-                return run_sync(ctx, lambda: sync_folders(ctx, rng))
+                return run_sync(context, ctx, lambda: sync_folders(ctx, rng))
             if name == "labels":
-                return run_sync(ctx, lambda: sync_labels(ctx, rng))
-            return run_sync(ctx, lambda: sync_content(ctx, name, rng))
+                return run_sync(context, ctx, lambda: sync_labels(ctx, rng))
+            return run_sync(context, ctx, lambda: sync_content(ctx, name, rng))
 
         return _asset
 

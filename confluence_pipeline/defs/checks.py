@@ -111,3 +111,22 @@ def _tree_checks(check) -> None:
                        f"(limit {limit} h)", dg.AssetCheckSeverity.WARN, hours_since_sync=age.total_seconds() / 3600)
 
     check("pages", "latest_window_fresh", "The latest window was synced within two sync intervals.")(latest_window_fresh)
+
+
+def build_search_checks(search_index: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=search_index, name="matches_documents",
+                    description="Every chunk in `documents` is in the search index with its current text, "
+                                "and the index holds nothing else.")
+    def matches_documents(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with _open(pipeline.load()) as wh:
+            if not wh.has_table("search_chunks"):
+                return _result(False, "The search index has not been built yet", dg.AssetCheckSeverity.WARN)
+            missing = _scalar(wh, """SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM search_chunks c
+                                     WHERE c.chunk_id = d.chunk_id AND c.text_hash IS NOT DISTINCT FROM d.text_hash)""")
+            extra = _scalar(wh, """SELECT count(*) FROM search_chunks c WHERE NOT EXISTS (SELECT 1 FROM documents d
+                                   WHERE d.chunk_id = c.chunk_id AND d.text_hash IS NOT DISTINCT FROM c.text_hash)""")
+        return _result(missing == 0 and extra == 0,
+                       f"{missing} chunks of documents missing from the index or stale, {extra} in the index "
+                       "that documents no longer has", missing_or_stale=missing, extra=extra)
+
+    return [matches_documents]

@@ -43,21 +43,21 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
                pipeline: PipelineResource) -> dg.MaterializeResult:
         """Every group of the site; groups that are gone are marked deleted."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_groups(ctx))
+        return run_sync(context, ctx, lambda: sync_groups(ctx))
 
     @dg.asset(deps=[groups], **calls_confluence)
     def group_members(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                       pipeline: PipelineResource) -> dg.MaterializeResult:
         """Who is in each group. A group whose members cannot be read grants nobody until they can."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_group_members(ctx))
+        return run_sync(context, ctx, lambda: sync_group_members(ctx))
 
     @dg.asset(deps=[dg.AssetKey("spaces")], **calls_confluence)
     def space_permissions(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
                           pipeline: PipelineResource) -> dg.MaterializeResult:
         """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_space_permissions(ctx))
+        return run_sync(context, ctx, lambda: sync_space_permissions(ctx))
 
     @dg.asset(deps=RESTRICTABLE_KEYS, **calls_confluence)
     def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig,
@@ -66,7 +66,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         100 items per call; restriction-only changes come from the audit log and a daily full pass
         (or `full_pass: true` in the run config)."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_restrictions(ctx, full_pass=config.full_pass))
+        return run_sync(context, ctx, lambda: sync_restrictions(ctx, full_pass=config.full_pass))
 
     @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **calls_confluence)
     def users(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
@@ -74,7 +74,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         """Every user the site lists and every account named in content, groups and permissions:
         display name, email when visible, account type (atlassian = licensed), status."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_users(ctx))
+        return run_sync(context, ctx, lambda: sync_users(ctx))
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
               **{**calls_confluence, "kinds": {"duckdb", "parquet"}})
@@ -83,7 +83,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence
         Administrator permission: without it the asset reports the 403 and writes nothing."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: sync_audit(ctx, window_range(context, ctx.settings)))
+        return run_sync(context, ctx, lambda: sync_audit(ctx, window_range(context, ctx.settings)))
 
     # after the reconciliation too (when it runs): it marks the purges content_access must see
     @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS,

@@ -22,6 +22,6 @@ def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey],
         content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
         are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
         ctx = sync_context(context, confluence, pipeline)
-        return run_sync(ctx, lambda: reconcile(ctx))
+        return run_sync(context, ctx, lambda: reconcile(ctx))
 
     return content_reconciliation

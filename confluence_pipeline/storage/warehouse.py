@@ -286,6 +286,10 @@ class Warehouse:
     def ids(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> set[str]:
         return {r[0] for r in self.con.execute(f'SELECT id FROM "{table_name}" WHERE {where}', list(params)).fetchall()}
 
+    def has_table(self, table_name: str) -> bool:
+        return bool(self.run("SELECT count(*) FROM information_schema.tables WHERE table_catalog = ? "
+                             "AND table_schema = ? AND table_name = ?", [ALIAS, self.lake.schema, table_name])[0][0])
+
     def count(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
         return int(self.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE {where}', list(params)).fetchall()[0][0])
 

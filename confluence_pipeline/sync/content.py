@@ -32,6 +32,7 @@ demo and the reconciliation schedule.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from ..confluence.cql import cql_date
 from ..confluence.errors import ConfluenceError, NotFound, PermissionDenied
 from ..confluence.models import Attachment, ContentV1
 from ..settings import Settings
+from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts
 from . import rows as R
 from .scope import apply_scope, refresh_tree, spaces_in_scope
@@ -103,6 +105,9 @@ class AssetReport:
     duration_s: float = 0.0
     failures: list[str] = field(default_factory=list)
     since: datetime | None = None
+    table_rows: int | None = None  # in the asset's table after the step
+    rows_by_window: dict[str, int] = field(default_factory=dict)  # of a step over several windows
+    fetched_by_window: Counter[str] = field(default_factory=Counter)
 
     def metadata(self) -> dict[str, Any]:
         return {"rows_fetched": self.fetched, "rows_inserted": self.counts.inserted,
@@ -114,6 +119,21 @@ class AssetReport:
                 (self.windows[0] if self.windows else ""),
                 "fetched_since": self.since.isoformat() if self.since else "",
                 "duration_s": round(self.duration_s, 3), "failures": len(self.failures)}
+
+
+@contextmanager
+def measured_step(ctx: SyncContext, report: AssetReport) -> Iterator[Warehouse]:
+    """The lake, open for one asset's step. Afterwards the report holds the calls, points, retries
+    and time the step spent and, when it succeeded, the rows its table holds (by window too,
+    when the step covered several)."""
+    with _Measure(ctx, report), ctx.warehouse() as wh:
+        yield wh
+        if report.asset in TABLES:
+            report.table_rows = wh.count(report.asset)
+            if len(report.windows) > 1:
+                report.rows_by_window = dict(wh.run(
+                    f"SELECT window_key, count(*) FROM {report.asset} WHERE window_key IN (SELECT unnest(?)) "
+                    "GROUP BY window_key", [report.windows]))
 
 
 class _Measure:
@@ -145,7 +165,7 @@ class _Measure:
 def sync_spaces(ctx: SyncContext) -> AssetReport:
     """Every space the account can see (current, archived, personal); vanished ones marked deleted."""
     report = AssetReport("spaces")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         rows = [R.space_row(s, ctx.site_url, ctx.now) for s in ctx.client.spaces(description_format="plain")]
         report.fetched = len(rows)
         with wh.transaction():
@@ -302,6 +322,7 @@ class _Writer:
     def add(self, row: dict[str, Any]) -> None:
         self.buffer.append(row)
         self.report.fetched += 1
+        self.report.fetched_by_window[row.get("window_key") or ""] += 1
         if len(self.buffer) >= FLUSH_ROWS:
             self.flush()
 
@@ -321,7 +342,7 @@ class _Writer:
 def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
     """Fetch pages, blog posts, comments or attachments modified in `rng` and store them."""
     report = AssetReport(asset, windows=rng.keys)
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         since, until = _fetch_bounds(ctx, wh, asset, rng)
         report.since = since
         writer = _Writer(wh, asset, report)
@@ -596,7 +617,7 @@ def _folders_by_ids(ctx: SyncContext, ids: list[str]) -> Iterator[ContentV1]:
 
 def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
     report = AssetReport("folders", windows=rng.keys)
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         since, until = _fetch_bounds(ctx, wh, "folders", rng)
         report.since = since
         cql = "type = folder"
@@ -620,7 +641,7 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
 def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
     """Labels of the pages and blog posts stored for the range (250 items per CQL call)."""
     report = AssetReport("labels", windows=rng.keys)
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         since, until = _fetch_bounds(ctx, wh, "labels", rng)
         report.since = since
         ids = sorted(wh.ids("pages", "modified_at >= ? AND modified_at < ? AND deleted_at IS NULL", [since, until])
@@ -661,7 +682,7 @@ def reconcile(ctx: SyncContext) -> AssetReport:
     """List every id (no bodies) and mark stored items that no longer exist as purged; folders
     CQL stopped showing are asked for by id (in the trash, or gone)."""
     report = AssetReport("reconcile")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         listings: dict[str, Iterable[Any]] = {
             "pages": ctx.client.pages(status=["current", "archived", "trashed"]),
             "blogposts": ctx.client.blogposts(status=["current", "trashed"]),

@@ -34,7 +34,7 @@ from ..confluence.errors import ApiError, NotFound, PermissionDenied
 from ..confluence.models import AuditRecord, ContentRestriction, ContentV1
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts
-from .content import AssetReport, SyncContext, _Measure
+from .content import AssetReport, SyncContext, measured_step
 from .windows import TimeRange
 
 FULL_PASS_EVERY = timedelta(days=1)
@@ -83,7 +83,7 @@ def _replace(wh: Warehouse, table: str, column: str, keys: list[str],
 def sync_groups(ctx: SyncContext) -> DirectoryReport:
     """Every group of the site; groups that are gone are marked deleted."""
     report = DirectoryReport("groups")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         rows = [{"id": g.id, "name": g.name, "type": g.type, "usage_type": g.usage_type,
                  "managed_by": g.managed_by, "synced_at": ctx.now, "deleted_at": None}
                 for g in ctx.client.groups()]
@@ -99,7 +99,7 @@ def sync_group_members(ctx: SyncContext) -> DirectoryReport:
     """The members of every group, one listing per group; a group whose listing fails grants
     nobody until it is read again (`groups.members_loaded`)."""
     report = DirectoryReport("group_members")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         group_ids = sorted(wh.ids("groups", "deleted_at IS NULL"))
         rows: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
@@ -131,7 +131,7 @@ def sync_group_members(ctx: SyncContext) -> DirectoryReport:
 def sync_space_permissions(ctx: SyncContext) -> DirectoryReport:
     """Every permission assignment of every stored space (v2 /spaces/{id}/permissions)."""
     report = DirectoryReport("space_permissions")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         space_ids = sorted(wh.ids("spaces", "deleted_at IS NULL"), key=lambda s: (len(s), s))
         rows: list[dict[str, Any]] = []
         loaded: list[str] = []
@@ -276,7 +276,7 @@ def sync_restrictions(ctx: SyncContext, *, full_pass: bool = False) -> Directory
     """Read and update restrictions of the pages, blog posts and folders synced since their last
     read, of those the audit log names, or of all of them in a full pass (module docstring)."""
     report = DirectoryReport("content_restrictions")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         last_full = wh.get_state("restrictions:full_pass_at")
         full = full_pass or not last_full or ctx.now - datetime.fromisoformat(last_full) >= FULL_PASS_EVERY
         hinted: dict[str, str] | None = {}
@@ -326,7 +326,7 @@ def sync_users(ctx: SyncContext) -> DirectoryReport:
     """Every user the site lists, and every account id found in content and permissions, read
     in bulk; the account the pipeline syncs as (user/current) is marked `is_sync_account`."""
     report = DirectoryReport("users")
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         try:
             sync_account: str | None = ctx.client.current_user().account_id
         except SKIPPABLE as exc:
@@ -395,7 +395,7 @@ def sync_audit(ctx: SyncContext, rng: TimeRange) -> DirectoryReport:
     """Audit records of `rng`'s days (by event time), whole days each run. A site or account
     without audit access (403) is reported, and the asset succeeds with nothing written."""
     report = DirectoryReport("audit_log", windows=rng.keys)
-    with _Measure(ctx, report), ctx.warehouse() as wh:
+    with measured_step(ctx, report) as wh:
         end = rng.end - timedelta(milliseconds=1)  # endDate is inclusive
         try:
             records = list(ctx.client.audit(start=rng.start, end=end))

@@ -1,0 +1,48 @@
+"""What the Dagster catalog shows of each asset beyond its code: the columns of the tables it
+writes, owners, tags, and the file and line its code lives at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from ..storage.schema import TABLES, Table
+
+# The tables each asset writes, where they are not just the table of its own name.
+TABLES_OF_ASSET = {
+    "documents": ("documents", "document_items"),
+    "content_reconciliation": (),
+    "search_index": (),  # search_* tables belong to the index, not to be queried directly
+}
+
+
+def table_schema(table: Table) -> dg.TableSchema:
+    key = set(table.key)
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name, type_, constraints=dg.TableColumnConstraints(nullable=False, unique=key == {name}),
+                       description="primary key" if name in key else None)
+        if name in key else dg.TableColumn(name, type_)
+        for name, type_ in table.columns])
+
+
+def asset_tables(asset: str) -> tuple[str, ...]:
+    return TABLES_OF_ASSET.get(asset, (asset,) if asset in TABLES else ())
+
+
+def with_catalog(assets: Sequence[dg.AssetsDefinition], owners: Sequence[str]) -> list[dg.AssetsDefinition]:
+    """The assets with their column schema (of the first table they write; `documents` also writes
+    `document_items`), owners, tags (the asset's layer) and source code references."""
+
+    def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
+        tables = asset_tables(spec.key.to_user_string())
+        metadata = dict(spec.metadata)
+        if tables:
+            metadata["dagster/column_schema"] = table_schema(TABLES[tables[0]])
+            metadata["dagster/table_name"] = tables[0]
+        tags = {**spec.tags, "layer": {"directory": "directory", "search": "search"}.get(spec.group_name or "",
+                                                                                       "content")}
+        return spec.replace_attributes(metadata=metadata, owners=[*spec.owners, *owners], tags=tags)
+
+    described = dg.map_asset_specs(describe, assets)
+    return list(dg.with_source_code_references(described))  # type: ignore[arg-type]
