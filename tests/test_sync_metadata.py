@@ -8,6 +8,11 @@ import math
 
 from conftest import START_DATE, WINDOWED, make_pipeline, start_emulator, today
 
+from confluence_pipeline.confluence.client import ConfluenceClient
+from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+from confluence_pipeline.sync import content
+from confluence_pipeline.sync.content import SyncContext, sync_content, sync_spaces
+
 REPORTED = {"rows_inserted", "rows_updated", "rows_deleted", "api_calls", "api_points", "windows", "duration_s",
             "failures"}
 # Calls that read one object: a sync must not need them for what a listing returns.
@@ -85,3 +90,17 @@ def test_a_full_sync_of_pages_costs_one_call_per_250_pages_and_no_call_per_page(
         assert not PER_OBJECT & {op for op, entry in after.items() if entry["requests"]}
     finally:
         emu.stop()
+
+
+def test_long_steps_report_progress_while_they_list(pipeline, monkeypatch):
+    monkeypatch.setattr(content, "FLUSH_ROWS", 40)  # a batch: the step reports at each one
+    messages: list[str] = []
+    with ConfluenceClient.with_api_token(pipeline.emu.base_url, DEFAULT_EMAIL, DEFAULT_API_TOKEN) as client:
+        ctx = SyncContext(client=client, settings=pipeline.settings, site_url=pipeline.emu.base_url,
+                          progress=messages.append)
+        sync_spaces(ctx)
+        report = sync_content(ctx, "pages", ctx.windows.range(START_DATE.isoformat(), today()))
+
+    so_far = [m for m in messages if m.startswith("pages: ") and "fetched so far" in m]
+    assert len(so_far) == report.fetched // 40 >= 2
+    assert so_far[0].startswith("pages: 40 fetched so far, ") and so_far[1].startswith("pages: 80 fetched so far, ")

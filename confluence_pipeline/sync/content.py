@@ -314,8 +314,9 @@ class _Writer:
     """Fetched rows in batches, into a warehouse staging table filled outside the transaction and
     merged inside it, so memory holds one batch whatever the run's size."""
 
-    def __init__(self, wh: Warehouse, table: str, report: AssetReport) -> None:
-        self.wh, self.table, self.report = wh, table, report
+    def __init__(self, ctx: SyncContext, wh: Warehouse, table: str, report: AssetReport) -> None:
+        self.ctx, self.wh, self.table, self.report = ctx, wh, table, report
+        self.started, self.calls_before = time.perf_counter(), ctx.client.stats()["calls"]
         self.staged = wh.stage(table)
         self.buffer: list[dict[str, Any]] = []
 
@@ -325,12 +326,19 @@ class _Writer:
         self.report.fetched_by_window[row.get("window_key") or ""] += 1
         if len(self.buffer) >= FLUSH_ROWS:
             self.flush()
+            self.progress()
 
     def flush(self) -> None:
         if not self.buffer:
             return
         self.staged.add(self.buffer)
         self.buffer = []
+
+    def progress(self) -> None:
+        """Where a long listing is, at each batch: steps that run for minutes show they are moving."""
+        calls = self.ctx.client.stats()["calls"] - self.calls_before
+        self.ctx.progress(f"{self.table}: {self.report.fetched:,} fetched so far, {calls:,} API calls, "
+                          f"{time.perf_counter() - self.started:.0f} s")
 
     def merge(self) -> None:
         """Write what was fetched into the table: call inside the run's transaction."""
@@ -345,7 +353,7 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
     with measured_step(ctx, report) as wh:
         since, until = _fetch_bounds(ctx, wh, asset, rng)
         report.since = since
-        writer = _Writer(wh, asset, report)
+        writer = _Writer(ctx, wh, asset, report)
         for listing in LISTINGS[asset]:
             for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
                 writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
@@ -570,7 +578,9 @@ def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
     pool = ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="download")
     try:
         futures = {pool.submit(fetch, *row): row for row in wanted}
-        for future in as_completed(futures):
+        for done, future in enumerate(as_completed(futures), 1):
+            if done % FLUSH_ROWS == 0:
+                ctx.progress(f"attachments: {done:,}/{len(wanted):,} files downloaded")
             attachment_id, _, version, _ = futures[future]
             try:
                 dest = future.result()
@@ -623,7 +633,7 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         cql = "type = folder"
         if since > EPOCH:
             cql += f' and lastmodified >= "{cql_date(since - CQL_OVERLAP, timezone.utc)}"'
-        writer = _Writer(wh, "folders", report)
+        writer = _Writer(ctx, wh, "folders", report)
         for space_clause in _cql_space_clauses(ctx, wh):
             for content in _search(ctx, cql + space_clause, FOLDER_EXPAND):
                 row = R.folder_row(content, ctx.windows, ctx.now, ctx.site_url)
