@@ -8,7 +8,7 @@ import dagster as dg
 
 from .defs.assets import build_content_assets, step_retry_policy
 from .defs.catalog import with_catalog
-from .defs.checks import build_checks, build_search_checks
+from .defs.checks import build_checks, build_reconciliation_checks, build_search_checks
 from .defs.directory import build_directory_assets, build_directory_checks
 from .defs.jobs import build_sync_jobs, windowed_keys
 from .defs.maintenance import build_maintenance_schedule, lake_maintenance
@@ -52,11 +52,13 @@ def build_definitions() -> dg.Definitions:
     assets = [*content, *directory, *build_search_assets(partitions),
               build_reconciliation_asset(windowed_keys(content, partitions), retry)]
     assets = with_catalog(with_derived_automation(assets, partitions), settings.owners)
+    by_name = {a.key.to_user_string(): a for a in assets}
     return dg.Definitions(
         assets=assets,
         asset_checks=[*build_checks({a.key.to_user_string(): a for a in content}),
                       *build_directory_checks({a.key.to_user_string(): a for a in directory}),
-                      *build_search_checks(next(a for a in assets if a.key == dg.AssetKey("search_index")))],
+                      *build_search_checks(by_name["documents"], by_name["search_index"]),
+                      *build_reconciliation_checks(by_name["content_reconciliation"])],
         jobs=[*build_sync_jobs(assets, partitions), lake_maintenance],
         schedules=[*build_schedules(settings, windowed_keys(assets, partitions)), build_maintenance_schedule(settings)],
         sensors=build_sensors(settings, assets, partitions),

@@ -64,7 +64,7 @@ class Site:
         partitions = content_partitions(load_settings(self.settings_file))
         search_assets = build_search_assets(partitions)
         assets = [*build_content_assets(partitions), *build_directory_assets(partitions), *search_assets,
-                  *build_search_checks(next(a for a in search_assets if a.key == dg.AssetKey("search_index")))]
+                  *build_search_checks(*search_assets)]
         resources = {"confluence": ConfluenceResource(mode="api_token", site_url=self.emu.base_url,
                                                       email=DEFAULT_EMAIL, api_token=DEFAULT_API_TOKEN),
                      "pipeline": PipelineResource(settings_file=str(self.settings_file))}
@@ -92,7 +92,8 @@ def site(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("search"))
     result = site.sync()
     assert result.success
-    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("matches_documents", True)]
+    assert sorted((c.check_name, c.passed) for c in result.get_asset_check_evaluations()) == [
+        ("chunks_match_items", True), ("matches_documents", True)]
     yield site
     site.emu.stop()
 
@@ -265,8 +266,7 @@ def test_a_bare_on_or_off_in_the_settings_file_means_the_word(tmp_path):
 
 
 def test_the_index_check_fails_when_a_chunk_in_the_index_is_stale(site):
-    check = build_search_checks(next(a for a in build_search_assets(content_partitions(load_settings(
-        site.settings_file))) if a.key == dg.AssetKey("search_index")))[0]
+    check = build_search_checks(*build_search_assets(content_partitions(load_settings(site.settings_file))))[1]
     resource = PipelineResource(settings_file=str(site.settings_file))
     with Warehouse(site.db) as wh:
         chunk_id, text_hash = wh.run("SELECT chunk_id, text_hash FROM search_chunks ORDER BY chunk_id LIMIT 1")[0]

@@ -18,14 +18,19 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from confluence_pipeline.access.model import AccessModel
 from confluence_pipeline.defs.assets import build_content_assets, step_retry_policy
+from confluence_pipeline.defs.checks import build_reconciliation_checks
 from confluence_pipeline.defs.directory import build_directory_assets
+from confluence_pipeline.defs.jobs import windowed_keys
 from confluence_pipeline.defs.partitions import content_partitions
+from confluence_pipeline.defs.pipeline import PipelineResource
+from confluence_pipeline.defs.reconcile import build_reconciliation_asset
 from confluence_pipeline.defs.resources import ConfluenceResource
 from confluence_pipeline.defs.search import build_search_assets
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.runner import PID_TAG
 from confluence_pipeline.search import Searcher
+from confluence_pipeline.storage.warehouse import Warehouse
 from conftest import QUIET, WINDOWED, assert_equals_site, make_pipeline, today
 
 
@@ -80,6 +85,14 @@ def test_content_trashed_and_purged_between_syncs_leaves_search_and_access_in_th
         hits = {h.content_id for h in searcher.search("quillwort purge probe", as_user=DEFAULT_EMAIL)}
         assert not ({leaf} | children) & hits
     assert_equals_site(pipeline)
+
+    purges_are_whole = build_reconciliation_checks(build_reconciliation_asset(windowed_keys(assets, partitions)))[0]
+    resource = PipelineResource(settings_file=str(pipeline.settings_file), data_dir=str(pipeline.data_dir))
+    assert purges_are_whole(pipeline=resource).passed
+    with Warehouse(pipeline.settings.lake) as wh:  # a comment of the purged page left live: the check says so
+        wh.run("UPDATE comments SET status = 'current' WHERE id = ?", [min(children & wh.ids("comments"))])
+    result = purges_are_whole(pipeline=resource)
+    assert not result.passed and result.metadata["orphaned"].value == 1
 
 
 def account_of(emu: Emulator, email: str) -> str:

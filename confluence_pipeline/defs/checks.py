@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from ..settings import Settings
+from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse
 from .pipeline import PipelineResource
 
@@ -37,19 +38,24 @@ def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksD
 
     for table in ("pages", "blogposts", "folders", "comments", "attachments"):
         _table_checks(check, table)
+    unique_keys_check(check, "spaces")
     for table in (*CONTAINED, "labels"):
         _container_check(check, table)
     _tree_checks(check)
     return checks
 
 
-def _table_checks(check, table: str) -> None:
+def unique_keys_check(check, table: str) -> None:
     def unique_ids(pipeline: PipelineResource) -> dg.AssetCheckResult:
         with _open(pipeline.load()) as wh:
-            dupes = _scalar(wh, f"SELECT count(*) - count(DISTINCT id) FROM {table}")
+            dupes = _scalar(wh, f"SELECT count(*) - count(DISTINCT ({', '.join(TABLES[table].key)})) FROM {table}")
         return _result(dupes == 0, f"{dupes} duplicate ids", duplicates=dupes)
 
     check(table, "unique_ids", "Every object appears once (one row per id).")(unique_ids)
+
+
+def _table_checks(check, table: str) -> None:
+    unique_keys_check(check, table)
 
     def in_its_window(pipeline: PipelineResource) -> dg.AssetCheckResult:
         settings = pipeline.load()
@@ -113,7 +119,17 @@ def _tree_checks(check) -> None:
     check("pages", "latest_window_fresh", "The latest window was synced within two sync intervals.")(latest_window_fresh)
 
 
-def build_search_checks(search_index: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+def build_search_checks(documents: dg.AssetsDefinition,
+                        search_index: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=documents, name="chunks_match_items",
+                    description="Every indexed item has as many chunks as it says, and every chunk its item.")
+    def chunks_match_items(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with _open(pipeline.load()) as wh:
+            wrong = _scalar(wh, """SELECT count(*) FROM document_items i FULL JOIN
+                                   (SELECT content_id, count(*) AS n FROM documents GROUP BY content_id) d
+                                   USING (content_id) WHERE coalesce(i.chunks, -1) <> coalesce(d.n, 0)""")
+        return _result(wrong == 0, f"{wrong} items whose chunks do not match their count", mismatched=wrong)
+
     @dg.asset_check(asset=search_index, name="matches_documents",
                     description="Every chunk in `documents` is in the search index with its current text, "
                                 "and the index holds nothing else.")
@@ -129,4 +145,22 @@ def build_search_checks(search_index: dg.AssetsDefinition) -> list[dg.AssetCheck
                        f"{missing} chunks of documents missing from the index or stale, {extra} in the index "
                        "that documents no longer has", missing_or_stale=missing, extra=extra)
 
-    return [matches_documents]
+    return [chunks_match_items, matches_documents]
+
+
+def build_reconciliation_checks(reconciliation: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=reconciliation, name="purges_are_whole",
+                    description="Purged content has its deletion time, and nothing in a purged page or blog "
+                                "post is still live.")
+    def purges_are_whole(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with _open(pipeline.load()) as wh:
+            undated = _scalar(wh, "SELECT " + " + ".join(f"(SELECT count(*) FROM {t} WHERE status = 'purged' AND deleted_at IS NULL)"
+                                             for t in ("pages", "blogposts", "folders", "comments", "attachments")))
+            orphaned = _scalar(wh, "SELECT " + " + ".join(
+                f"""(SELECT count(*) FROM {t} c WHERE c.status <> 'purged' AND c.container_id IN
+                    (SELECT id FROM pages WHERE status = 'purged' UNION ALL
+                     SELECT id FROM blogposts WHERE status = 'purged'))""" for t in CONTAINED))
+        return _result(undated == 0 and orphaned == 0, f"{undated} purged rows without deleted_at, {orphaned} "
+                       "comments and attachments live in purged content", undated=undated, orphaned=orphaned)
+
+    return [purges_are_whole]

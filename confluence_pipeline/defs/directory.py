@@ -15,6 +15,7 @@ from ..sync.conflicts import retry_on_conflict
 from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
                               sync_users)
 from .assets import run_sync, snapshot_metadata, sync_context, window_range
+from .checks import unique_keys_check
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
 from .resources import ConfluenceResource
@@ -126,6 +127,7 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.As
 
     for asset in ("group_members", "space_permissions", "content_restrictions", "users"):
         _complete_check(check, asset)
+    unique_keys_check(check, "groups")
 
     @check("audit_log", "readable", "The account may read the audit log (Confluence Administrator, paid plan).")
     def audit_readable(pipeline: PipelineResource) -> dg.AssetCheckResult:
