@@ -578,9 +578,11 @@ def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
     pool = ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="download")
     try:
         futures = {pool.submit(fetch, *row): row for row in wanted}
+        started = time.perf_counter()
         for done, future in enumerate(as_completed(futures), 1):
             if done % FLUSH_ROWS == 0:
-                ctx.progress(f"attachments: {done:,}/{len(wanted):,} files downloaded")
+                eta = (time.perf_counter() - started) / done * (len(wanted) - done)
+                ctx.progress(f"attachments: {done:,}/{len(wanted):,} files downloaded, about {eta:.0f} s to go")
             attachment_id, _, version, _ = futures[future]
             try:
                 dest = future.result()
