@@ -184,5 +184,7 @@ def test_after_changes_an_incremental_sync_and_reconciliation_equal_the_site_aga
                           [pick["restored_comment"].id]) == [("current", None)]
             assert wh.run("SELECT deleted_at FROM comments WHERE id = ?", [pick["trashed_footer"].id]) == [
                 (trashed_at[pick["trashed_footer"].id],)]  # the first time it was seen in the trash is kept
+        pipeline.reconcile()  # the second reads no trash: it looks for the stored trashed comments only
+        assert_equals_site(pipeline, known_trashed_folders=frozenset({pick["folder"].id}), reconciled=True)
     finally:
         emu.stop()

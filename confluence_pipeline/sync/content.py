@@ -772,17 +772,20 @@ def reconcile(ctx: SyncContext) -> AssetReport:
 
 
 def _reconcile_comments(ctx: SyncContext, wh: Warehouse, seen: set[str]) -> int:
-    """Comments set against the site, `seen` being the current ones the site-wide lists show. The
-    trash is read per page and blog post stored live (footer and inline: two calls each), which
-    finds comments trashed before the first sync; stored comments neither listed nor in the trash
-    are looked for by `_comment_fates`. Replies trashed before the first sync stay unknown: the
-    containers' lists show root comments only."""
+    """Comments set against the site, `seen` being the current ones the site-wide lists show:
+    stored comments not listed are looked for by `_comment_fates` (trashed, or purged). The first
+    reconciliation also reads the trash of every page and blog post stored live (footer and
+    inline: two calls each), which finds comments trashed before the first sync; later ones were
+    seen current first. Replies trashed before the first sync stay unknown: the containers' lists
+    show root comments only."""
     wh.run("UPDATE comments SET status = 'current', deleted_at = NULL WHERE status = 'trashed' "
            "AND id IN (SELECT unnest(?::VARCHAR[]))", [sorted(seen)])
     stored = wh.ids("comments", "status <> 'purged'")
-    containers = wh.run("SELECT id, 'page' FROM pages WHERE status IN ('current', 'archived') UNION ALL "
-                        "SELECT id, 'blogpost' FROM blogposts WHERE status = 'current' ORDER BY 1")
+    containers = [] if wh.get_state("comments_trash_read") else wh.run(
+        "SELECT id, 'page' FROM pages WHERE status IN ('current', 'archived') UNION ALL "
+        "SELECT id, 'blogpost' FROM blogposts WHERE status = 'current' ORDER BY 1")
     trashed: list[dict[str, Any]] = []
+    read_all = True
     for container_id, container_type in containers:
         for kind, listing in (("footer", ctx.client.footer_comments_of), ("inline", ctx.client.inline_comments_of)):
             try:
@@ -790,7 +793,9 @@ def _reconcile_comments(ctx: SyncContext, wh: Warehouse, seen: set[str]) -> int:
                             for item in listing(container_type, container_id, body_format="storage",
                                                 status=["trashed"])]
             except (NotFound, PermissionDenied):
-                continue
+                read_all = False
+    if containers and read_all:
+        wh.set_state("comments_trash_read", ctx.now.isoformat())
     for row in trashed:  # blog posts' lists leave the field out; every list that has it reads "open" for footers
         if row["kind"] == "footer":
             row["resolution_status"] = row["resolution_status"] or "open"
