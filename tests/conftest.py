@@ -142,8 +142,8 @@ def pipeline(emu, tmp_path, monkeypatch) -> Pipeline:
 
 # -- ground truth: what an administrator sees of the emulated site -----------------------------
 
-def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset(), known_trashed_comments: frozenset[str] = frozenset(),
-                  reconciled: bool = False) -> dict[str, dict[str, tuple]]:
+def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset(),
+                  known_trashed_comments: frozenset[str] = frozenset(), reconciled: bool = False) -> dict[str, dict[str, tuple]]:
     """Per table, id -> the fields the sync must reproduce, derived from the emulator's state.
     `known_trashed_folders`: folders trashed after a sync had seen them (found again by id);
     `known_trashed_comments` likewise for comments; `reconciled`: a reconciliation read the trash
@@ -165,8 +165,9 @@ def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset(), known
             if c.status == "current" or c.id in known_trashed_comments:
                 return True
             container = ws.container_of(c)
-            return (reconciled and c.status == "trashed" and c.parent_comment_id is None and container is not None
-                    and container.status in (("current", "archived") if container.type == "page" else ("current",)))
+            live = ("current", "archived") if container is not None and container.type == "page" else ("current",)
+            return (reconciled and c.status == "trashed" and c.parent_comment_id is None
+                    and container is not None and container.status in live)
 
         comments = {c.id: (c.status, c.version.number, c.container_id, c.parent_comment_id, c.comment_kind,
                            c.resolution_status or "open") for c in of("comment") if comment_known(c)}
@@ -221,7 +222,8 @@ def differences(expected: dict[str, dict], stored: dict[str, dict]) -> dict[str,
 
 
 def assert_equals_site(pipeline: Pipeline, known_trashed_folders: frozenset[str] = frozenset(),
-                       known_trashed_comments: frozenset[str] = frozenset(), reconciled: bool = False) -> None:
+                       known_trashed_comments: frozenset[str] = frozenset(),
+                       reconciled: bool = False) -> None:
     with pipeline.warehouse() as wh:
         want = expected_rows(pipeline.emu.ws, known_trashed_folders, known_trashed_comments, reconciled)
         assert differences(want, stored_rows(wh)) == {}

@@ -775,8 +775,9 @@ def test_a_comment_trashed_restored_and_purged_through_the_control_api(ws: Works
     def state() -> tuple[int, list[str], list[str], list[str]]:
         count = get("/wiki/rest/api/search?cql=type%20%3D%20comment&limit=1").json["totalSize"]
         site = [c["id"] for c in get("/wiki/api/v2/footer-comments").json["results"]]
-        page = [c["id"] for c in get("/wiki/api/v2/pages/1004/footer-comments?status=current").json["results"]]
-        trash = [c["id"] for c in get("/wiki/api/v2/pages/1004/footer-comments?status=trashed").json["results"]]
+        on_page = "/wiki/api/v2/pages/1004/footer-comments?status="
+        page = [c["id"] for c in get(on_page + "current").json["results"]]
+        trash = [c["id"] for c in get(on_page + "trashed").json["results"]]
         return count, site, page, trash
 
     assert state() == (1, ["1006"], ["1006"], [])

@@ -527,10 +527,12 @@ def _comments_deleted(ctx: SyncContext, wh: Warehouse) -> int:
                                            content_statuses=["current", "archived"])
             if live == len(current):
                 continue
-            ctx.progress(f"comments: the site counts {live} live, the lake {len(current)}: looking for deletions")
+            ctx.progress(f"comments: the site counts {live} live, the lake {len(current)}: "
+                         "looking for deletions")
         listed = {content.id for content in _search(ctx, f"type = comment{clause}", ())}
         restored = sorted(i for i in listed if stored.get(i) == "trashed")
-        wh.run("UPDATE comments SET status = 'current', deleted_at = NULL WHERE id IN (SELECT unnest(?))", [restored])
+        wh.run("UPDATE comments SET status = 'current', deleted_at = NULL WHERE id IN (SELECT unnest(?))",
+               [restored])
         fates = _comment_fates(ctx, wh, sorted(current - listed))
         deleted += _mark_trashed(ctx, wh, [i for i, fate in fates.items() if fate == "trashed"])
         deleted += _mark_purged(ctx, wh, "comments", [i for i, fate in fates.items() if fate == "purged"])
@@ -787,7 +789,8 @@ def _reconcile_comments(ctx: SyncContext, wh: Warehouse, seen: set[str]) -> int:
     trashed: list[dict[str, Any]] = []
     read_all = True
     for container_id, container_type in containers:
-        for kind, listing in (("footer", ctx.client.footer_comments_of), ("inline", ctx.client.inline_comments_of)):
+        for kind, listing in (("footer", ctx.client.footer_comments_of),
+                              ("inline", ctx.client.inline_comments_of)):
             try:
                 trashed += [R.comment_row(item, kind, ctx.windows, ctx.now, ctx.site_url)
                             for item in listing(container_type, container_id, body_format="storage",
@@ -796,7 +799,7 @@ def _reconcile_comments(ctx: SyncContext, wh: Warehouse, seen: set[str]) -> int:
                 read_all = False
     if containers and read_all:
         wh.set_state("comments_trash_read", ctx.now.isoformat())
-    for row in trashed:  # blog posts' lists leave the field out; every list that has it reads "open" for footers
+    for row in trashed:  # blog posts' lists leave it out; every list that has it reads "open" for footers
         if row["kind"] == "footer":
             row["resolution_status"] = row["resolution_status"] or "open"
     trashed_ids = {row["id"] for row in trashed}
