@@ -142,9 +142,12 @@ def pipeline(emu, tmp_path, monkeypatch) -> Pipeline:
 
 # -- ground truth: what an administrator sees of the emulated site -----------------------------
 
-def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset()) -> dict[str, dict[str, tuple]]:
+def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset(),
+                  known_trashed_comments: frozenset[str] = frozenset(), reconciled: bool = False) -> dict[str, dict[str, tuple]]:
     """Per table, id -> the fields the sync must reproduce, derived from the emulator's state.
-    `known_trashed_folders`: folders trashed after a sync had seen them (found again by id)."""
+    `known_trashed_folders`: folders trashed after a sync had seen them (found again by id);
+    `known_trashed_comments` likewise for comments; `reconciled`: a reconciliation read the trash
+    of every live page and blog post, which holds their trashed root comments."""
     with ws.lock:
         items = list(ws.content.values())
         spaces = {s.id: (s.key, s.name, s.type, s.status) for s in ws.spaces.values()}
@@ -157,10 +160,17 @@ def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset()) -> di
         # Folders have no listing: CQL finds them, and it never shows the trash.
         folders = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("folder")
                    if c.status != "trashed" or c.id in known_trashed_folders}
-        # Comments are deleted for good in Confluence (DELETE /footer-comments/{id} is permanent) and the
-        # site-wide comment lists show current ones; footer comments read resolutionStatus "open".
+        # The site-wide comment lists show current comments; footer comments read resolutionStatus "open".
+        def comment_known(c) -> bool:
+            if c.status == "current" or c.id in known_trashed_comments:
+                return True
+            container = ws.container_of(c)
+            live = ("current", "archived") if container is not None and container.type == "page" else ("current",)
+            return (reconciled and c.status == "trashed" and c.parent_comment_id is None
+                    and container is not None and container.status in live)
+
         comments = {c.id: (c.status, c.version.number, c.container_id, c.parent_comment_id, c.comment_kind,
-                           c.resolution_status or "open") for c in of("comment") if c.status == "current"}
+                           c.resolution_status or "open") for c in of("comment") if comment_known(c)}
         attachments = {c.id: (c.status, c.title, c.version.number, c.container_id) for c in of("attachment")}
         labels = {(c.id, label_id): (ws.labels[label_id].name,) for c in items
                   if c.type in ("page", "blogpost") and c.status in ("current", "archived")
@@ -211,9 +221,12 @@ def differences(expected: dict[str, dict], stored: dict[str, dict]) -> dict[str,
     return out
 
 
-def assert_equals_site(pipeline: Pipeline, known_trashed_folders: frozenset[str] = frozenset()) -> None:
+def assert_equals_site(pipeline: Pipeline, known_trashed_folders: frozenset[str] = frozenset(),
+                       known_trashed_comments: frozenset[str] = frozenset(),
+                       reconciled: bool = False) -> None:
     with pipeline.warehouse() as wh:
-        assert differences(expected_rows(pipeline.emu.ws, known_trashed_folders), stored_rows(wh)) == {}
+        want = expected_rows(pipeline.emu.ws, known_trashed_folders, known_trashed_comments, reconciled)
+        assert differences(want, stored_rows(wh)) == {}
 
 
 def assert_attachment_files(pipeline: Pipeline) -> None:

@@ -758,3 +758,35 @@ def test_deprecated_reads_answer_410_through_the_gateway_and_200_on_the_site(ws:
         assert gone.json["message"].endswith("GoneException: This deprecated endpoint has been removed.")
         served = client.get(path, headers=basic)
         assert served.status_code == 200 and served.json["results"], path
+
+
+def test_a_comment_trashed_restored_and_purged_through_the_control_api(ws: Workspace) -> None:
+    """What the sync tells a trashed comment from a purged one by: CQL counts current comments only,
+    the site-wide list shows current ones, the page's list shows the trash when asked, the comment
+    by id answers in any status, and 404 once purged."""
+    from confluence_pipeline.emulator.app import Emulator
+
+    client = Emulator(ws, email="alice@acme.test", api_token="tok").test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"alice@acme.test:tok").decode()}
+
+    def get(path: str) -> Any:
+        return client.get(path, headers=auth)
+
+    def state() -> tuple[int, list[str], list[str], list[str]]:
+        count = get("/wiki/rest/api/search?cql=type%20%3D%20comment&limit=1").json["totalSize"]
+        site = [c["id"] for c in get("/wiki/api/v2/footer-comments").json["results"]]
+        on_page = "/wiki/api/v2/pages/1004/footer-comments?status="
+        page = [c["id"] for c in get(on_page + "current").json["results"]]
+        trash = [c["id"] for c in get(on_page + "trashed").json["results"]]
+        return count, site, page, trash
+
+    assert state() == (1, ["1006"], ["1006"], [])
+    assert client.post("/__emulator__/content/1006/trash", json={}).status_code == 200
+    assert state() == (0, [], [], ["1006"])
+    assert get("/wiki/api/v2/footer-comments/1006").json["status"] == "trashed"
+    assert client.post("/__emulator__/content/1006/restore", json={}).status_code == 200
+    assert state() == (1, ["1006"], ["1006"], [])
+    client.post("/__emulator__/content/1006/trash", json={})
+    assert client.post("/__emulator__/content/1006/purge", json={}).json == {"purged": ["1006"]}
+    assert state() == (0, [], [], [])
+    assert get("/wiki/api/v2/footer-comments/1006").status_code == 404

@@ -269,7 +269,7 @@ def test_a_postgres_catalog_takes_the_incremental_and_reconciliation_jobs_at_onc
     for job in jobs:
         out, _ = job.communicate(timeout=600)
         assert job.returncode == 0, out[-4000:]
-    assert_equals_site(pipeline)
+    assert_equals_site(pipeline, reconciled=True)
     with pipeline.warehouse() as wh:
         assert wh.run("SELECT status FROM pages WHERE id = ?", [leaves[0].id]) == [("purged",)]
 

@@ -80,6 +80,11 @@ def _pick(ws: Workspace) -> dict[str, Any]:
     inline = next(c for c in comments if c.comment_kind == "inline" and c.resolution_status == "open"
                   and c.version.number == 1)
     footer = next(c for c in comments if c.comment_kind == "footer" and not ws.comments_of(c.id))
+    # roots without replies on pages that stay live, to trash, restore and purge one by one
+    roots = [c for c in comments if c.parent_comment_id is None and not ws.comments_of(c.id)
+             and c.id not in {inline.id, footer.id} and ws.container_of(c).type == "page"
+             and ws.container_of(c).status == "current"]
+    footers = [c for c in roots if c.comment_kind == "footer"]
     return {
         "mover": mover, "target_space": next(s for s in ws.spaces.values() if s.status == "current"
                                              and s.id != mover.space_id),
@@ -91,6 +96,8 @@ def _pick(ws: Workspace) -> dict[str, Any]:
                              and a.container_id not in busy | {with_files.id}),
         "restore_file": next(a for a in attachments if a.status == "trashed"),
         "edited_post": blogposts[0], "trashed_post": blogposts[1], "inline": inline, "deleted_comment": footer,
+        "trashed_footer": footers[0], "restored_comment": footers[1],
+        "trashed_inline": next(c for c in roots if c.comment_kind == "inline"),
     }
 
 
@@ -129,19 +136,28 @@ def test_after_changes_an_incremental_sync_and_reconciliation_equal_the_site_aga
         mutations.edit(ws, pick["edited_post"].id, title="Edited post")
         mutations.trash(ws, pick["trashed_post"].id)
         mutations.edit(ws, pick["inline"].id, resolution_status="resolved")
-        mutations.trash(ws, pick["deleted_comment"].id)  # deleting a comment is for good in Confluence
+        mutations.trash(ws, pick["deleted_comment"].id)  # trashed and purged between two syncs
         mutations.purge(ws, pick["deleted_comment"].id)
+        trashed_comments = frozenset(pick[k].id for k in ("trashed_footer", "trashed_inline", "restored_comment"))
+        for comment_id in trashed_comments:
+            mutations.trash(ws, comment_id)
 
         watermark = pipeline.state("watermark:pages")
         latest = pipeline.materialize(WINDOWED, today(), today())  # the latest window again: from the watermark
         assert latest.success
+        with pipeline.warehouse() as wh:  # comments: the count per space batch saw them go, before any reconciliation
+            assert wh.run("SELECT status, deleted_at IS NOT NULL FROM comments WHERE id = ?",
+                          [pick["deleted_comment"].id]) == [("purged", True)]
+            trashed_at = dict(wh.run("SELECT id, deleted_at FROM comments WHERE status = 'trashed' "
+                                     "AND id IN (SELECT unnest(?))", [sorted(trashed_comments)]))
+            assert set(trashed_at) == trashed_comments and all(trashed_at.values())
         since = latest.asset_materializations_for_node("pages")[0].metadata["fetched_since"].value
         assert since == (datetime.fromisoformat(watermark) - OVERLAP).isoformat()
         assert pipeline.state("watermark:pages") > watermark
         report = pipeline.reconcile()  # the purge the trash listing never saw
         assert report.deleted >= 2
 
-        assert_equals_site(pipeline, known_trashed_folders=frozenset({pick["folder"].id}))
+        assert_equals_site(pipeline, known_trashed_folders=frozenset({pick["folder"].id}), reconciled=True)
         assert_attachment_files(pipeline)
         with pipeline.warehouse() as wh:
             for table, ids in (("pages", [pick["purge_page"].id, pick["with_files"].id]),
@@ -159,8 +175,16 @@ def test_after_changes_an_incremental_sync_and_reconciliation_equal_the_site_aga
                               [item.id]) == [(2, item.author_id, True)], table
         assert set(gone_with_page) <= set(purged) and gone_with_page
 
-        again = pipeline.materialize(WINDOWED, today(), today())  # nothing changed: still equal
+        mutations.restore(ws, pick["restored_comment"].id)  # the count grows back: found by the next run
+        again = pipeline.materialize(WINDOWED, today(), today())
         assert again.success
-        assert_equals_site(pipeline, known_trashed_folders=frozenset({pick["folder"].id}))
+        assert_equals_site(pipeline, known_trashed_folders=frozenset({pick["folder"].id}), reconciled=True)
+        with pipeline.warehouse() as wh:
+            assert wh.run("SELECT status, deleted_at FROM comments WHERE id = ?",
+                          [pick["restored_comment"].id]) == [("current", None)]
+            assert wh.run("SELECT deleted_at FROM comments WHERE id = ?", [pick["trashed_footer"].id]) == [
+                (trashed_at[pick["trashed_footer"].id],)]  # the first time it was seen in the trash is kept
+        pipeline.reconcile()  # the second reads no trash: it looks for the stored trashed comments only
+        assert_equals_site(pipeline, known_trashed_folders=frozenset({pick["folder"].id}), reconciled=True)
     finally:
         emu.stop()

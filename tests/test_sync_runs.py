@@ -1,5 +1,5 @@
-"""Runs, end to end: content trashed and purged between two syncs leaves search and access in the next
-incremental run; a step that fails on a transient error is run again by Dagster and catches up
+"""Runs, end to end: content trashed and purged between two syncs, and comments trashed, leave search and
+access in the next incremental run; a step that fails on a transient error is run again by Dagster and catches up
 exactly; a sync killed with kill -9 is found dead by the next `confluence-pipeline sync`, which says
 so in one line, marks it failed and completes."""
 
@@ -48,10 +48,26 @@ def purgeable_leaf(ws) -> str:
     return leaf.id
 
 
+def trashable_comments(ws, leaf: str) -> list[str]:
+    """A footer and an inline comment, with words of their own, on a current page other than `leaf`."""
+    with ws.lock:
+        page = next(c for c in sorted(ws.content.values(), key=lambda c: c.id)
+                    if c.type == "page" and c.status == "current" and c.id != leaf and c.id not in {
+                        a.id for a in ws.ancestors(ws.content[leaf])}
+                    and not any(n.restrictions.get("read") for n in [c, *ws.ancestors(c)])
+                    and ws.spaces[c.space_id].status == "current")
+    footer = mutations.create(ws, type="comment", title="c", body="<p>Bladderwort trash probe footer</p>",
+                              container_id=page.id)
+    inline = mutations.create(ws, type="comment", title="c", body="<p>Bladderwort trash probe inline</p>",
+                              container_id=page.id, comment_kind="inline", inline_original_selection=page.title)
+    return [footer.id, inline.id]
+
+
 def test_content_trashed_and_purged_between_syncs_leaves_search_and_access_in_the_next_incremental_run(
         emu, tmp_path, monkeypatch):
     pipeline = make_pipeline(emu, tmp_path, monkeypatch)
     leaf = purgeable_leaf(emu.ws)
+    comments = trashable_comments(emu.ws, leaf)
     partitions = content_partitions(pipeline.settings)
     assets = [*build_content_assets(partitions), *build_directory_assets(partitions), *build_search_assets(partitions)]
 
@@ -66,11 +82,16 @@ def test_content_trashed_and_purged_between_syncs_leaves_search_and_access_in_th
         children = wh.ids("comments", "container_id = ?", [leaf]) | wh.ids("attachments", "container_id = ?", [leaf])
         assert len(children) >= 2
         assert leaf in AccessModel(wh).visible_ids(account_of(emu, DEFAULT_EMAIL))
+        assert set(comments) <= AccessModel(wh).visible_ids(account_of(emu, DEFAULT_EMAIL))
     with Searcher(pipeline.settings.lake) as searcher:
         assert leaf in {h.content_id for h in searcher.search("quillwort purge probe", as_user=DEFAULT_EMAIL)}
+        assert set(comments) <= {h.content_id for h in searcher.search("bladderwort trash probe",
+                                                                       as_user=DEFAULT_EMAIL)}
 
     mutations.trash(emu.ws, leaf)
     mutations.purge(emu.ws, leaf)
+    for comment_id in comments:
+        mutations.trash(emu.ws, comment_id)
     assert sync(today()).success  # the latest window only, as the schedule runs it
 
     with pipeline.warehouse() as wh:
@@ -78,13 +99,17 @@ def test_content_trashed_and_purged_between_syncs_leaves_search_and_access_in_th
                                          "comments WHERE container_id = ? UNION ALL SELECT status FROM "
                                          "attachments WHERE container_id = ?", [leaf, leaf, leaf])}
         assert statuses == {"purged"}
+        assert wh.run("SELECT DISTINCT status, deleted_at IS NOT NULL FROM comments WHERE id IN (SELECT unnest(?))",
+                      [comments]) == [("trashed", True)]
         model = AccessModel(wh)
         visible = model.visible_ids(account_of(emu, DEFAULT_EMAIL))
-        assert not ({leaf} | children) & visible
+        assert not ({leaf} | children | set(comments)) & visible
     with Searcher(pipeline.settings.lake) as searcher:
         hits = {h.content_id for h in searcher.search("quillwort purge probe", as_user=DEFAULT_EMAIL)}
         assert not ({leaf} | children) & hits
-    assert_equals_site(pipeline)
+        assert not set(comments) & {h.content_id for h in searcher.search("bladderwort trash probe",
+                                                                          as_user=DEFAULT_EMAIL)}
+    assert_equals_site(pipeline, known_trashed_comments=frozenset(comments))
 
     purges_are_whole = build_reconciliation_checks(build_reconciliation_asset(windowed_keys(assets, partitions)))[0]
     resource = PipelineResource(settings_file=str(pipeline.settings_file), data_dir=str(pipeline.data_dir))

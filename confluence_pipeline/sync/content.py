@@ -24,9 +24,11 @@ date filters, or in windows not synced yet), are read by id in bulk: see `_mend_
 
 Deletions never come from timestamps. Each run lists `status=trashed` (pages, blog posts,
 attachments) and re-checks items stored as trashed that left the trash: found again means
-restored, gone means purged. `reconcile()` lists every id to catch purges that skipped the
-trash's listing, and folders put in the trash (CQL never shows the trash), and is run by the
-demo and the reconciliation schedule.
+restored, gone means purged. Comments have no site-wide trash listing: a CQL count per batch of
+spaces tells when some left or came back, and only then are they looked for (`_comments_deleted`).
+`reconcile()` lists every id to catch purges that skipped the trash's listing, folders put in
+the trash (CQL never shows the trash) and comments trashed before the first sync, and is run by
+the demo and the reconciliation schedule.
 """
 
 from __future__ import annotations
@@ -374,6 +376,9 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
             wh.set_state(f"failures:{asset}", report.failures)
             if rng.includes_now(ctx.now) and listed_all:
                 _advance_watermark(ctx, wh, asset, since)
+        if asset == "comments" and not report.failures:
+            with wh.transaction():  # its own: counts set against the lake need this run's comments merged
+                report.deleted += _comments_deleted(ctx, wh)
     return report
 
 
@@ -521,6 +526,84 @@ def _purged_unseen(ctx: SyncContext, wh: Warehouse, listing: Listing, report: As
                                                       ids=missing)}
             purged += _mark_purged(ctx, wh, listing.table, [i for i in missing if i not in found])
     return purged
+
+
+# Comments stored under a page or blog post stored live, with the container's space: CQL counts
+# and lists comments whose container is current or archived, so these are what it can be set against.
+_COMMENTS_UNDER_LIVE = """
+    SELECT c.id, c.status FROM comments c
+    JOIN (SELECT id, space_id FROM pages WHERE status IN ('current', 'archived')
+          UNION ALL SELECT id, space_id FROM blogposts WHERE status = 'current') k ON k.id = c.container_id
+    WHERE c.status IN ('current', 'trashed') AND (? OR k.space_id IN (SELECT unnest(?::VARCHAR[])))"""
+
+
+def _comments_deleted(ctx: SyncContext, wh: Warehouse) -> int:
+    """Comments trashed, restored or purged. The site-wide comment lists show current comments
+    only, so per batch of spaces one CQL count of live comments is set against the comments
+    stored current; only where they differ are the ids listed (CQL, no bodies): stored current
+    ones not listed are trashed or purged (`_comment_fates` tells which), stored trashed ones
+    listed were restored. A trashed comment purged later changes no count: reconciliation marks
+    it. Under `filters.modified.after` the ids are always listed, as for pages."""
+    by_date = ctx.settings.filters.modified.after is not None
+    deleted = 0
+    for batch, clause in zip(_space_batches(ctx, wh), _cql_space_clauses(ctx, wh)):
+        stored = dict(wh.run(_COMMENTS_UNDER_LIVE, [batch is None, batch or []]))
+        current = {i for i, status in stored.items() if status == "current"}
+        if not stored:
+            continue
+        if not by_date:
+            live = ctx.client.search_count(f"type = comment{clause}", include_archived_spaces=True,
+                                           content_statuses=["current", "archived"])
+            if live == len(current):
+                continue
+            ctx.progress(f"comments: the site counts {live} live, the lake {len(current)}: "
+                         "looking for deletions")
+        listed = {content.id for content in _search(ctx, f"type = comment{clause}", ())}
+        restored = sorted(i for i in listed if stored.get(i) == "trashed")
+        wh.run("UPDATE comments SET status = 'current', deleted_at = NULL WHERE id IN (SELECT unnest(?))",
+               [restored])
+        fates = _comment_fates(ctx, wh, sorted(current - listed))
+        deleted += _mark_trashed(ctx, wh, [i for i, fate in fates.items() if fate == "trashed"])
+        deleted += _mark_purged(ctx, wh, "comments", [i for i, fate in fates.items() if fate == "purged"])
+    return deleted
+
+
+def _comment_fates(ctx: SyncContext, wh: Warehouse, ids: list[str]) -> dict[str, str]:
+    """Of stored comments the site's current lists no longer show: id -> 'trashed', 'purged' or
+    'current'. A root comment is looked for in its container's list of current and trashed
+    comments (one call per container and kind); a reply, which those lists leave out, is read by
+    id. Comments whose container cannot be read are left out: the container's fate is its own
+    asset's to record."""
+    rows = wh.run("SELECT id, kind, container_type, container_id, parent_comment_id FROM comments "
+                  "WHERE id IN (SELECT unnest(?)) ORDER BY id", [ids])
+    fates: dict[str, str] = {}
+    roots: dict[tuple[str, str, str], list[str]] = {}
+    for comment_id, kind, container_type, container_id, parent_comment_id in rows:
+        if parent_comment_id is None and container_id:
+            roots.setdefault((kind, container_type or "page", container_id), []).append(comment_id)
+            continue
+        try:
+            fates[comment_id] = ctx.client.comment(kind, comment_id).status or "current"
+        except NotFound:
+            fates[comment_id] = "purged"
+    for (kind, container_type, container_id), wanted in roots.items():
+        listing = ctx.client.footer_comments_of if kind == "footer" else ctx.client.inline_comments_of
+        try:
+            found = {c.id: c.status or "current" for c in listing(container_type, container_id,
+                                                                  status=["current", "trashed"])}
+        except (NotFound, PermissionDenied):
+            continue
+        fates.update({comment_id: found.get(comment_id, "purged") for comment_id in wanted})
+    return fates
+
+
+def _mark_trashed(ctx: SyncContext, wh: Warehouse, ids: list[str]) -> int:
+    """Comments found in the trash: status 'trashed'; the first time they were seen there is kept."""
+    if not ids:
+        return 0
+    wh.run("UPDATE comments SET status = 'trashed', deleted_at = coalesce(deleted_at, ?) "
+           "WHERE id IN (SELECT unnest(?))", [ctx.now, ids])
+    return len(ids)
 
 
 def _ids_listing(client: ConfluenceClient, table: str, space_ids: list[str] | None, statuses: list[str], *,
@@ -706,9 +789,10 @@ def reconcile(ctx: SyncContext) -> AssetReport:
             for table, items in listings.items():
                 seen = {item.id for item in items}
                 report.fetched += len(seen)
-                # the site-wide comment lists show current comments only (deleting one is for good)
-                stored = "status = 'current'" if table == "comments" else "status <> 'purged'"
-                missing = sorted(wh.ids(table, stored) - seen)
+                if table == "comments":
+                    report.deleted += _reconcile_comments(ctx, wh, seen)
+                    continue
+                missing = sorted(wh.ids(table, "status <> 'purged'") - seen)
                 if table == "folders":
                     missing = _folders_gone(ctx, wh, missing, seen)
                 report.deleted += _mark_purged(ctx, wh, table, missing)
@@ -720,6 +804,45 @@ def reconcile(ctx: SyncContext) -> AssetReport:
             report.counts += labels.counts
             _labels_follow_content(wh)
     return report
+
+
+def _reconcile_comments(ctx: SyncContext, wh: Warehouse, seen: set[str]) -> int:
+    """Comments set against the site, `seen` being the current ones the site-wide lists show:
+    stored comments not listed are looked for by `_comment_fates` (trashed, or purged). The first
+    reconciliation also reads the trash of every page and blog post stored live (footer and
+    inline: two calls each), which finds comments trashed before the first sync; later ones were
+    seen current first. Replies trashed before the first sync stay unknown: the containers' lists
+    show root comments only."""
+    wh.run("UPDATE comments SET status = 'current', deleted_at = NULL WHERE status = 'trashed' "
+           "AND id IN (SELECT unnest(?::VARCHAR[]))", [sorted(seen)])
+    stored = wh.ids("comments", "status <> 'purged'")
+    containers = [] if wh.get_state("comments_trash_read") else wh.run(
+        "SELECT id, 'page' FROM pages WHERE status IN ('current', 'archived') UNION ALL "
+        "SELECT id, 'blogpost' FROM blogposts WHERE status = 'current' ORDER BY 1")
+    trashed: list[dict[str, Any]] = []
+    read_all = True
+    for container_id, container_type in containers:
+        for kind, listing in (("footer", ctx.client.footer_comments_of),
+                              ("inline", ctx.client.inline_comments_of)):
+            try:
+                trashed += [R.comment_row(item, kind, ctx.windows, ctx.now, ctx.site_url)
+                            for item in listing(container_type, container_id, body_format="storage",
+                                                status=["trashed"])]
+            except (NotFound, PermissionDenied):
+                read_all = False
+    if containers and read_all:
+        wh.set_state("comments_trash_read", ctx.now.isoformat())
+    for row in trashed:  # blog posts' lists leave it out; every list that has it reads "open" for footers
+        if row["kind"] == "footer":
+            row["resolution_status"] = row["resolution_status"] or "open"
+    trashed_ids = {row["id"] for row in trashed}
+    known_trashed = wh.ids("comments", "status = 'trashed'")
+    wh.upsert("comments", [row for row in trashed if row["id"] not in stored])
+    fates = _comment_fates(ctx, wh, sorted(stored - seen - trashed_ids))
+    trashed_ids |= {i for i, fate in fates.items() if fate == "trashed"}
+    _mark_trashed(ctx, wh, sorted(trashed_ids))
+    return (len(trashed_ids - known_trashed)
+            + _mark_purged(ctx, wh, "comments", [i for i, fate in fates.items() if fate == "purged"]))
 
 
 def _folders_gone(ctx: SyncContext, wh: Warehouse, missing: list[str], seen: set[str]) -> list[str]:
