@@ -180,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         from .peers_bench import bench_peers
 
         return bench_peers(args.scale, args.seed, as_json=args.json)
+    if args.bench_command == "incremental":
+        from .incremental_bench import bench_incremental
+
+        return bench_incremental(args.scale, args.seed, args.runs, as_json=args.json)
     if args.bench_command == "faults":
         from .faults_bench import bench_faults
 

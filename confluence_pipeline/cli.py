@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_storage.add_argument("--edits", type=int, default=25, help="pages edited before each sync")
     bench_storage.add_argument("--incrementals", type=int, default=5, help="incremental syncs beside the readers")
     bench_storage.add_argument("--kills", type=int, default=5, help="syncs killed with kill -9, each then rerun")
+    bench_incremental = _bench_parser(bench_sub, "incremental", scale=500, json=True,
+                                      help="what a sync with nothing to do costs through Dagster: wall time, "
+                                           "event-log entries, API calls")
+    bench_incremental.add_argument("--runs", type=int, default=3, help="no-change syncs after the first")
     _bench_parser(bench_sub, "peers", scale=300, json=True,
                   help="this sync beside LangChain and LlamaIndex on one site: calls, time, memory, coverage, "
                        "over-grants (needs the peers extra)")

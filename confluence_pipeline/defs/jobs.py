@@ -53,19 +53,23 @@ def build_sync_jobs(assets: Sequence[dg.AssetsDefinition],
     present = set(_keys(assets))
     reconciled = [dg.AssetKey(name) for name in RECONCILED_ASSETS if dg.AssetKey(name) in present]
     full_pass = {op: config for op, config in FULL_PASS.items() if dg.AssetKey(op) in reconciled}
+    # The asset checks run with the daily reconciliation, not on every incremental run: each is a step
+    # of its own, and on a run with nothing to do they were most of its steps and events.
     incremental = dg.define_asset_job(
         INCREMENTAL_JOB, selection=dg.AssetSelection.assets(*windowed_keys(assets, partitions),
-                                                            *unpartitioned),
+                                                            *unpartitioned).without_checks(),
         tags={SYNC_TAG: "incremental"}, run_tags={SYNC_TAG: "incremental"},
         description="What changed since the last sync: the latest windows of the content assets (each from "
                     "its watermark) and the unpartitioned assets. Launch it with a window range, or let the "
                     "schedule or the change sensor pick the range.")
     reconciliation = dg.define_asset_job(
-        RECONCILIATION_JOB, selection=dg.AssetSelection.assets(RECONCILIATION_ASSET, *reconciled),
+        RECONCILIATION_JOB, selection=(dg.AssetSelection.assets(RECONCILIATION_ASSET, *reconciled)
+                                       | dg.AssetSelection.all_asset_checks()),
         config={"ops": full_pass} if full_pass else None,
         tags={SYNC_TAG: "reconciliation"}, run_tags={SYNC_TAG: "reconciliation"},
         description="What timestamps cannot show: purged content (every id listed), restriction-only, "
-                    "space-permission and group-membership changes; then content_access is rebuilt.")
+                    "space-permission and group-membership changes; then content_access is rebuilt and every "
+                    "asset check runs.")
     return [incremental, reconciliation]
 
 
