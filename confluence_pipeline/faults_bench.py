@@ -5,12 +5,14 @@ extra, stale rows and duplicates: all must be 0, with storage_bench's comparison
 may be ahead of the data (no site item modified before an asset's watermark missing from its table).
 
 Scenarios: `429` (40, then 200 consecutive 429s, Retry-After 1 s), `5xx` (10% of answers for the
-whole run), `outage` (every connection dropped for --outage-s seconds, then cleared), `kill`
-(kill -9 at 5 moments inside steps, each followed by a rerun with no cleanup), `large` (a 150 MB
-attachment, the sync's peak RSS). OAuth token expiry mid-run is not a scenario here: see README.
+whole run), `outage` (every connection dropped for --outage-s seconds, then cleared), `oauth`
+(a sync under OAuth 2.0 whose access tokens the emulator expires every 2 s: the client renews
+them with rotating refresh tokens and carries on), `kill` (kill -9 at 5 moments inside steps,
+each followed by a rerun with no cleanup), `large` (a 150 MB attachment, the sync's peak RSS).
 
 Retries by cause are what the emulator refused (429, 503, dropped connections); the client's own
-counters are added when the steps' metadata carries them (keys with `retr` or `wait` in the name).
+counters are added when the steps' metadata carries them (keys with `retr`, `wait` or `renew` in
+the name).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import tempfile
 import threading
@@ -27,14 +30,18 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import requests
 import yaml
 
+from .confluence.auth import OAuthApp
+from .confluence.login import login
+from .confluence.tokens import TokenStore
 from .emulator import mutations
 from .emulator.app import Emulator
 from .storage.warehouse import Warehouse
 from .storage_bench import _bad, _compare, _finish, _run_logs, _setup, _start_sync, _step_events
 
-SCENARIOS = ("429", "5xx", "outage", "kill", "large")
+SCENARIOS = ("429", "5xx", "outage", "oauth", "kill", "large")
 WATERMARKED = {"pages": ("page",), "blogposts": ("blogpost",), "comments": ("comment",),
                "attachments": ("attachment",)}
 LARGE_BYTES = 150 * 1024 * 1024
@@ -67,7 +74,7 @@ def _client_counters(home: Path) -> dict[str, float]:
             rows = con.execute("SELECT event FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
             for (event,) in rows:
                 for key, value in _metadata_numbers(json.loads(event)):
-                    if "retr" in key or "wait" in key:
+                    if "retr" in key or "wait" in key or "renew" in key:
                         totals[key] = round(totals.get(key, 0) + value, 3)
         finally:
             con.close()
@@ -78,6 +85,10 @@ def _metadata_numbers(node: Any) -> list[tuple[str, float]]:
     """(label, number) of every metadata entry in a serialized event, wherever it sits."""
     found = []
     if isinstance(node, dict):
+        if isinstance(node.get("label"), str) and isinstance(node.get("entry_data"), dict):  # as Dagster stores it
+            value = node["entry_data"].get("value")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found.append((node["label"], float(value)))
         if "metadata" in node and isinstance(node["metadata"], dict):
             for key, entry in node["metadata"].items():
                 value = entry.get("value") if isinstance(entry, dict) else None
@@ -167,6 +178,49 @@ def _outage(s: _Scenario, seconds: float) -> dict[str, Any]:
     return s.result(outage_s=seconds)
 
 
+def _oauth_login(s: _Scenario) -> None:
+    """`auth login` against the emulator's auth server (auto-consent), and the environment of an
+    OAuth sync: client id and secret, the emulator as auth server and gateway, the token store."""
+    emu = s.emu
+
+    def browser(url: str) -> None:
+        def follow() -> None:  # the user's browser: consent redirects to the login's callback
+            location = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+            requests.get(location, timeout=10)
+        threading.Thread(target=follow, daemon=True).start()
+
+    token_file = s.folder / "tokens.json"
+    app = OAuthApp(emu.credentials["client_id"], emu.credentials["client_secret"],
+                   redirect_uri=emu.credentials["redirect_uri"], auth_url=emu.base_url, api_url=emu.base_url)
+    login(app, TokenStore(token_file), browser=browser, timeout=30, say=lambda line: None)
+    for name in ("CONFLUENCE_SITE_URL", "CONFLUENCE_EMAIL", "CONFLUENCE_API_TOKEN"):
+        s.env.pop(name)
+    s.env.update({"CONFLUENCE_CLIENT_ID": emu.credentials["client_id"],
+                  "CONFLUENCE_CLIENT_SECRET": emu.credentials["client_secret"],
+                  "CONFLUENCE_REDIRECT_URI": emu.credentials["redirect_uri"], "CONFLUENCE_AUTH_URL": emu.base_url,
+                  "CONFLUENCE_API_URL": emu.base_url, "CONFLUENCE_TOKEN_FILE": str(token_file)})
+
+
+def _token_expiry(s: _Scenario, every_s: float = 2.0) -> dict[str, Any]:
+    _oauth_login(s)
+    expired = {"expiries": 0, "tokens": 0}
+    running = threading.Event()
+
+    def expire() -> None:
+        while not running.wait(every_s):
+            expired["expiries"] += 1
+            expired["tokens"] += s.emu.auth.expire_all_access_tokens()
+
+    expirer = threading.Thread(target=expire, daemon=True)
+    expirer.start()
+    try:
+        s.sync("oauth")
+    finally:
+        running.set()
+        expirer.join()
+    return s.result(tokens_expired=expired["tokens"], expiries=expired["expiries"])
+
+
 def _kills(s: _Scenario, rng: random.Random, kills: int) -> dict[str, Any]:
     rounds = []
     for i in range(1, kills + 1):
@@ -216,6 +270,12 @@ def _large(s: _Scenario) -> dict[str, Any]:
                     peak_rss_mb=run["peak_rss_mb"])
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def bench_faults(scale: int, seed: int, scenarios: list[str], *, outage_s: float = 90.0, kills: int = 5,
                  as_json: bool = False) -> int:
     unknown = [name for name in scenarios if name not in SCENARIOS]
@@ -227,7 +287,9 @@ def bench_faults(scale: int, seed: int, scenarios: list[str], *, outage_s: float
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
         for name in scenarios:
-            emu = Emulator(seed=seed, scale=scale, anchor=anchor)  # a fresh site too: scenarios mutate it
+            # a fresh site too (scenarios mutate it), whose auth server consents at once (`oauth`)
+            emu = Emulator(seed=seed, scale=scale, anchor=anchor, auto_consent=True,
+                           redirect_uri=f"http://127.0.0.1:{_free_port()}/callback")
             emu.start()
             try:
                 print(f"scenario {name} (scale {scale:,})", flush=True)
@@ -238,6 +300,8 @@ def bench_faults(scale: int, seed: int, scenarios: list[str], *, outage_s: float
                     results.append(_errors_5xx(s))
                 elif name == "outage":
                     results.append(_outage(s, outage_s))
+                elif name == "oauth":
+                    results.append(_token_expiry(s))
                 elif name == "kill":
                     results.append(_kills(s, rng, kills))
                 else:
@@ -278,7 +342,9 @@ def format_report(report: dict[str, Any]) -> str:
             f"{run['label']} exit {run['rc']} in {run['wall_s']} s, peak RSS {run['peak_rss_mb']} MB"
             + (f" ({run['message']})" if run.get("message") else "") for run in r["runs"]))
         if r["client_counters"]:
-            lines.append(f"  client counters: {r['client_counters']}")
+            lines.append(f"  client counters: { {k: v for k, v in r['client_counters'].items() if v} }")
+        if "tokens_expired" in r:
+            lines.append(f"  access tokens expired {r['tokens_expired']} times ({r['expiries']} expiries, every 2 s)")
         if "saved_bytes" in r:
             lines.append(f"  attachment {r['attachment_bytes']:,} bytes, saved {r['saved_bytes']:,} bytes, "
                          f"sync peak RSS {r['peak_rss_mb']} MB")

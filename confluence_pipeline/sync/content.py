@@ -104,6 +104,7 @@ class AssetReport:
     points: int = 0
     retries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RETRY_CAUSES, 0))  # by cause
     waited: dict[str, float] = field(default_factory=lambda: {"rate_limit": 0.0, "outage": 0.0})  # seconds
+    renewals: int = 0  # OAuth access tokens renewed
     duration_s: float = 0.0
     failures: list[str] = field(default_factory=list)
     since: datetime | None = None
@@ -117,6 +118,7 @@ class AssetReport:
                 "rows_out_of_scope": self.out_of_scope, "api_calls": self.calls, "api_points": self.points,
                 **{f"api_retries_{cause}": n for cause, n in self.retries.items()},
                 **{f"api_wait_{kind}_s": round(s, 3) for kind, s in self.waited.items()},
+                "api_token_renewals": self.renewals,
                 "windows": f"{self.windows[0]}..{self.windows[-1]}" if len(self.windows) > 1 else
                 (self.windows[0] if self.windows else ""),
                 "fetched_since": self.since.isoformat() if self.since else "",
@@ -155,6 +157,7 @@ class _Measure:
         self.report.retries = {c: n - self.s0["retries_by_cause"][c] for c, n in s1["retries_by_cause"].items()}
         self.report.waited = {k: s1[f"waited_{k}_seconds"] - self.s0[f"waited_{k}_seconds"]
                               for k in ("rate_limit", "outage")}
+        self.report.renewals = s1["token_renewals"] - self.s0["token_renewals"]
         self.report.duration_s = time.perf_counter() - self.t0
         r = self.report
         self.ctx.progress(f"{r.asset}: {r.fetched} fetched, {r.counts.inserted} new, {r.counts.updated} updated, "
@@ -674,6 +677,10 @@ def _download(ctx: SyncContext, wh: Warehouse, report: AssetReport) -> None:
                 continue
             wh.run("UPDATE attachments SET local_path = ?, downloaded_version = ? WHERE id = ?",
                    [str(dest), version, attachment_id])
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # the step interrupted (run cancelled): no thread sits out its wait
+            ctx.client.stop()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
