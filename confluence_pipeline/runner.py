@@ -9,12 +9,16 @@ port that every Dagster step process (and a later demo run) shares.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -98,6 +102,31 @@ def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return cleared
 
 
+@contextmanager
+def cancellable(instance: dg.DagsterInstance, owner: dict[str, str], poll_s: float = 1.0) -> Iterator[None]:
+    """Let a cancel from the UI stop the runs this process executes in-process. The UI marks the run
+    CANCELING and asks the run launcher to stop it, which cannot reach a run it did not launch; this
+    watches for that status and interrupts the main thread as Dagster's own launcher would (SIGINT:
+    the step raises DagsterExecutionInterruptedError, its transaction rolls back, the run ends CANCELED)."""
+    done = threading.Event()
+    main = threading.main_thread().ident
+
+    def watch() -> None:
+        signalled: set[str] = set()
+        while not done.wait(poll_s):
+            for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.CANCELING], tags=owner)):
+                if run.run_id not in signalled and not done.is_set():
+                    signalled.add(run.run_id)
+                    signal.pthread_kill(main, signal.SIGINT)
+
+    watcher = threading.Thread(target=watch, name="cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, resources: dict | None = None,
                     reconcile: bool = False) -> list[dg.ExecuteInProcessResult]:
     """The `incremental_sync` job over windows first..last; with `reconcile`, then the
@@ -112,14 +141,15 @@ def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, reso
     logging = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     # who runs it, so that the next start can tell a dead run (kill -9) from a running one
     owner = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    results = [definitions.resolve_job_def(INCREMENTAL_JOB).execute_in_process(
-        instance=instance, run_config=logging, raise_on_error=False,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **owner})]
-    if reconcile and results[0].success:
-        job = definitions.resolve_job_def(RECONCILIATION_JOB)
-        config = dict(job.run_config or {}) if isinstance(job.run_config, dict) else {}
-        results.append(job.execute_in_process(instance=instance, run_config={**config, **logging},
-                                              tags=owner, raise_on_error=False))
+    with cancellable(instance, owner):
+        results = [definitions.resolve_job_def(INCREMENTAL_JOB).execute_in_process(
+            instance=instance, run_config=logging, raise_on_error=False,
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **owner})]
+        if reconcile and results[0].success:
+            job = definitions.resolve_job_def(RECONCILIATION_JOB)
+            config = dict(job.run_config or {}) if isinstance(job.run_config, dict) else {}
+            results.append(job.execute_in_process(instance=instance, run_config={**config, **logging},
+                                                  tags=owner, raise_on_error=False))
     return results
 
 

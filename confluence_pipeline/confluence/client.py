@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +52,7 @@ from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentPropert
                      InlineComment, Label, Page, RestrictionPrincipals, SearchResult, Space, SpacePermission,
                      User, UserList, UserV1, Version)
 from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages, site_path
-from .ratelimit import Pacer, RetryPolicy, Throttle
+from .ratelimit import Pacer, RetryPolicy, Stopped, Throttle
 from .tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -272,9 +273,9 @@ class ConfluenceClient:
         self.site_url = (site_url or root_url).rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.pacer = pacer or Pacer(sleep=self.retry.sleep, clock=self.retry.clock,
-                                    max_pause=self.retry.max_rate_limit_wait)
-        self.throttle = Throttle(pool_size, clock=self.retry.clock, sleep=self.retry.sleep)
+        self._stop = threading.Event()
+        self.pacer = pacer or Pacer(sleep=self._wait, clock=self.retry.clock, max_pause=self.retry.max_rate_limit_wait)
+        self.throttle = Throttle(pool_size, clock=self.retry.clock, sleep=self._wait)
         self._auth = auth
         self._session = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
@@ -313,6 +314,22 @@ class ConfluenceClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def stop(self) -> None:
+        """End every wait (backoff, Retry-After, pacing, a free slot) of every thread using this client
+        at once, and send no more requests: its step is being interrupted (the run cancelled), and the
+        threads must not sit out a 30 s backoff first. Each raises `Stopped`."""
+        self._stop.set()
+        self.throttle.stop()
+
+    def _wait(self, seconds: float) -> None:
+        """The retry policy's sleep, ended early by `stop()`."""
+        if self.retry.sleep is time.sleep:  # real time: wait on the stop signal instead
+            self._stop.wait(seconds)
+        else:
+            self.retry.sleep(seconds)  # a test's clock
+        if self._stop.is_set():
+            raise Stopped("the client was stopped while waiting to retry")
 
     def __enter__(self) -> "ConfluenceClient":
         return self
@@ -376,6 +393,8 @@ class ConfluenceClient:
         outage_since: float | None = None  # when this call first failed without a usable answer
         retries = {"rate_limit": 0, "outage": 0}
         while True:
+            if self._stop.is_set():
+                raise Stopped(f"the client was stopped before {name}")
             tries += 1
             self._note_wait(self.pacer.wait() + self.throttle.acquire())
             sent_at = self.retry.clock()
@@ -442,7 +461,7 @@ class ConfluenceClient:
             log.log(logging.WARNING if retries[budget_name] == 1 or crossed else logging.DEBUG,
                     "Confluence %s %s failed (%s); retry %d in %.1f s (%.0f s of the %.0f s %s budget so far)",
                     name, redact_url(url), failure.cause, tries, delay, spent, budget, budget_name.replace("_", "-"))
-            self.retry.sleep(delay)
+            self._wait(delay)
             if failure.status == 429:
                 rate_waited += delay
             with self._stats_lock:

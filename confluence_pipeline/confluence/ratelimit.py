@@ -11,7 +11,8 @@ burst headers (`X-RateLimit-Remaining`, `-Reset`, `-NearLimit`) and the hourly p
 with `q=`). Under 3LO that keeps a sync inside its hourly budget instead of running into "all
 requests blocked until reset".
 
-All take their `sleep`, `clock` and `random` as arguments, so tests never wait.
+All take their `sleep`, `clock` and `random` as arguments, so tests never wait. A client that is
+stopped (its run cancelled) ends its waits at once and raises `Stopped` in every thread.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from email.utils import parsedate_to_datetime
 from typing import Callable, Mapping
 
 from .errors import RateLimited
+
+
+
+class Stopped(Exception):
+    """The client was stopped (its run is being cancelled): a wait ended early, no request is sent."""
+
 
 NEAR_LIMIT_SHARE = 0.2  # Atlassian flags "near limit" below 20% left; pace from there on
 RESET_PAD = 1.0  # X-RateLimit-Reset has whole seconds (or minutes): wait a little past it
@@ -161,6 +168,7 @@ class Throttle:
         self._in_flight = 0
         self._not_before = 0.0
         self._last_decrease = float("-inf")
+        self._stopped = False
 
     @property
     def limit(self) -> int:
@@ -169,14 +177,26 @@ class Throttle:
     def acquire(self) -> float:
         """Wait for a free slot and for the shared "not before" time; returns the seconds slept."""
         with self._cond:
-            while self._in_flight >= int(self._limit):
+            while self._in_flight >= int(self._limit) and not self._stopped:
                 self._cond.wait()
+            if self._stopped:
+                raise Stopped("the client was stopped while waiting for a free request slot")
             self._in_flight += 1
         pause = self._not_before - self._clock()
         if pause > 0.001:  # under a millisecond is clock noise
-            self._sleep(pause)
+            try:
+                self._sleep(pause)
+            except BaseException:
+                self.release()
+                raise
             return pause
         return 0.0
+
+    def stop(self) -> None:
+        """Wake every thread waiting for a slot: they raise `Stopped`."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
     def release(self) -> None:
         with self._cond:
