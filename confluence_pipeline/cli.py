@@ -45,6 +45,8 @@ Ctrl-C stops it.""", flush=True)
 
 
 def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
+    import dagster as dg
+
     from .defs.pipeline import PipelineResource
     from .defs.resources import ConfluenceResource, confluence_resource_from_settings
     from .runner import (catch_up_range, clear_dead_runs, ensure_demo_emulator, failed_steps, instance_for,
@@ -79,6 +81,10 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
                               resources={"confluence": confluence, "pipeline": PipelineResource()})
     print()
     failed = [line for result in results for line in failed_steps(result)]
+    for result in results:
+        if instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.CANCELED:
+            print(f"Run {result.run_id} was cancelled: the steps that finished kept what they wrote, the "
+                  "interrupted step stored nothing; the next sync catches up.", flush=True)
     if failed:
         print("Not everything synced; the next sync retries it from the stored watermarks:", flush=True)
         print("\n".join(f"  {line}" for line in failed) + "\n")
