@@ -154,8 +154,10 @@ def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, reso
 
 
 def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line per step that failed (after its retries) or was skipped for a failed upstream step:
-    the steps that do not depend on them ran to the end."""
+    """What did not sync, one line each: a step that failed (after its retries) or was skipped for a
+    failed upstream step, and what a finished step recorded as not synced (a space whose listing was
+    refused, an attachment that could not be saved). The steps that do not depend on them ran to the
+    end; the next run reads again from the watermarks those left where they were."""
     lines = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
@@ -163,6 +165,15 @@ def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
             lines.append(f"{event.step_key}: failed: {(error.message if error else 'unknown error').strip()}")
         elif event.is_step_skipped:
             lines.append(f"{event.step_key}: skipped (an asset it depends on failed)")
+        elif event.is_step_materialization:
+            materialization = event.step_materialization_data.materialization
+            details = materialization.metadata.get("failure_details")
+            if details is not None:
+                asset = materialization.asset_key.to_user_string()
+                shown = [f"{asset}: {line.removeprefix('- ')}" for line in str(details.value).splitlines()]
+                total = materialization.metadata["failures"].value
+                lines += shown + ([f"{asset}: and {total - len(shown)} more (the step's metadata: failures)"]
+                                  if total > len(shown) else [])
     return lines
 
 

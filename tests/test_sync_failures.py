@@ -19,6 +19,7 @@ from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.emulator.http import Forbidden
 from confluence_pipeline.readers import changes, snapshots
+from confluence_pipeline.runner import failed_steps
 from confluence_pipeline.storage.maintenance import maintain
 from conftest import WINDOWED, Pipeline, assert_attachment_files, assert_equals_site, make_pipeline, today
 
@@ -155,6 +156,10 @@ def test_a_space_that_fails_is_reported_and_the_others_are_synced(pipeline, monk
     details = metadata["failure_details"].value.splitlines()
     assert metadata["failures"].value == len(details) == 2  # its listing and its trash
     assert all(f"pages of space {failing.id}:" in line for line in details)
+    # what `confluence-pipeline sync` prints at the end of the run: one line per failure, with its reason
+    printed = failed_steps(result)
+    assert printed == [f"pages: {line.removeprefix('- ')}" for line in details]
+    assert all("403" in line or "permission" in line.lower() for line in printed), printed
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert checks[("pages", "last_sync_complete")] is False
     assert checks[("blogposts", "last_sync_complete")] is True
