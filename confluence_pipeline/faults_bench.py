@@ -7,7 +7,9 @@ may be ahead of the data (no site item modified before an asset's watermark miss
 Scenarios: `429` (40, then 200 consecutive 429s, Retry-After 1 s), `5xx` (10% of answers for the
 whole run), `outage` (every connection dropped for --outage-s seconds, then cleared), `oauth`
 (a sync under OAuth 2.0 whose access tokens the emulator expires every 2 s: the client renews
-them with rotating refresh tokens and carries on), `kill` (kill -9 at 5 moments inside steps,
+them with rotating refresh tokens and carries on), `cancel` (a sync cancelled as the UI cancels
+it while its attachment downloads wait out a 30 s Retry-After: seconds to CANCELED and to the
+process's exit, rows the interrupted step stored, then a rerun), `kill` (kill -9 at 5 moments inside steps,
 each followed by a rerun with no cleanup), `large` (a 150 MB attachment, the sync's peak RSS).
 
 Retries by cause are what the emulator refused (429, 503, dropped connections); the client's own
@@ -31,7 +33,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
+import dagster as dg
 import yaml
+from dagster._core.instance.ref import InstanceRef
 
 from .confluence.auth import OAuthApp
 from .confluence.login import login
@@ -41,7 +45,8 @@ from .emulator.app import Emulator
 from .storage.warehouse import Warehouse
 from .storage_bench import _bad, _compare, _finish, _run_logs, _setup, _start_sync, _step_events
 
-SCENARIOS = ("429", "5xx", "outage", "oauth", "kill", "large")
+SCENARIOS = ("429", "5xx", "outage", "oauth", "cancel", "kill", "large")
+DOWNLOAD = "downloadAttatchment"  # the spec's operationId, typo included
 WATERMARKED = {"pages": ("page",), "blogposts": ("blogpost",), "comments": ("comment",),
                "attachments": ("attachment",)}
 LARGE_BYTES = 150 * 1024 * 1024
@@ -66,12 +71,14 @@ def _message(log: Path) -> str:
 
 
 def _client_counters(home: Path) -> dict[str, float]:
-    """Numeric step metadata about retries and waits, summed over the runs in this home."""
+    """Numeric step metadata about retries and waits, summed over the runs in this home: one
+    materialization per step (a step over several windows reports the same figures in each)."""
     totals: dict[str, float] = {}
     for path in _run_logs(home):
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            rows = con.execute("SELECT event FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+            rows = con.execute("SELECT event FROM event_logs WHERE id IN (SELECT min(id) FROM event_logs WHERE "
+                               "dagster_event_type = 'ASSET_MATERIALIZATION' GROUP BY step_key)")
             for (event,) in rows:
                 for key, value in _metadata_numbers(json.loads(event)):
                     if "retr" in key or "wait" in key or "renew" in key:
@@ -221,6 +228,47 @@ def _token_expiry(s: _Scenario, every_s: float = 2.0) -> dict[str, Any]:
     return s.result(tokens_expired=expired["tokens"], expiries=expired["expiries"])
 
 
+def _cancel(s: _Scenario) -> dict[str, Any]:
+    def received(operation: str) -> int:
+        return sum(s.emu.limits.stats()["received"].get(operation, {}).values())
+
+    log = s.folder / "cancelled.log"
+    started = time.perf_counter()
+    proc = _start_sync(s.env, log)
+    figures: dict[str, Any] = {}
+    try:
+        while received(DOWNLOAD) == 0 and proc.poll() is None:
+            time.sleep(0.02)
+        s.emu.limits.set_faults(storm_429=10**9, storm_retry_after=30)
+        while s.emu.limits.stats()["rejected"]["429"] == 0 and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(1)  # the download threads are in their 30 s wait
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(s.home))) as instance:
+            [run] = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+            asked = time.perf_counter()
+            instance.run_coordinator.cancel_run(run.run_id)  # what the UI's Terminate does
+            while instance.get_run_by_id(run.run_id).status != dg.DagsterRunStatus.CANCELED:
+                if time.perf_counter() - asked > 300:
+                    break
+                time.sleep(0.05)
+            figures["cancel_to_canceled_s"] = round(time.perf_counter() - asked, 2)
+            figures["run_status"] = instance.get_run_by_id(run.run_id).status.value
+            proc.wait()
+            figures["cancel_to_exit_s"] = round(time.perf_counter() - asked, 2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        s.emu.limits.clear_faults()
+    s.runs.append({"label": "cancelled", "rc": proc.returncode, "wall_s": round(time.perf_counter() - started, 2),
+                   "peak_rss_mb": None})
+    with Warehouse(s.lake, read_only=True) as wh:
+        figures["attachments_stored_by_interrupted_step"] = wh.count("attachments")
+        figures["attachments_watermark"] = wh.get_state("watermark:attachments") or ""
+    s.sync("rerun")
+    return s.result(cancel=figures)
+
+
 def _kills(s: _Scenario, rng: random.Random, kills: int) -> dict[str, Any]:
     rounds = []
     for i in range(1, kills + 1):
@@ -302,6 +350,8 @@ def bench_faults(scale: int, seed: int, scenarios: list[str], *, outage_s: float
                     results.append(_outage(s, outage_s))
                 elif name == "oauth":
                     results.append(_token_expiry(s))
+                elif name == "cancel":
+                    results.append(_cancel(s))
                 elif name == "kill":
                     results.append(_kills(s, rng, kills))
                 else:
@@ -321,6 +371,11 @@ def _problems(r: dict[str, Any]) -> list[str]:
         problems.append("tables differ from the site")
     if r["watermarks_ahead"]:
         problems.append(f"{r['watermarks_ahead']} items behind a watermark are missing")
+    cancel = r.get("cancel")
+    if cancel and (cancel["run_status"] != "CANCELED" or cancel["attachments_stored_by_interrupted_step"]
+                   or cancel["attachments_watermark"]):
+        problems.append(f"cancel: run {cancel['run_status']}, the interrupted step stored "
+                        f"{cancel['attachments_stored_by_interrupted_step']} rows")
     for i, k in enumerate(r.get("kills", []), 1):
         if k["rerun_rc"] or (k["killed_inside"] != "(finished before the kill)" and k["dead_run_cleared"] != 1):
             problems.append(f"kill {i}: rerun exit {k['rerun_rc']}, dead runs cleared {k['dead_run_cleared']}")
@@ -339,12 +394,19 @@ def format_report(report: dict[str, Any]) -> str:
     for r in report["scenarios"]:
         lines.append("")
         lines.append(f"{r['scenario']}: " + "; ".join(
-            f"{run['label']} exit {run['rc']} in {run['wall_s']} s, peak RSS {run['peak_rss_mb']} MB"
+            f"{run['label']} exit {run['rc']} in {run['wall_s']} s"
+            + (f", peak RSS {run['peak_rss_mb']} MB" if run.get("peak_rss_mb") is not None else "")
             + (f" ({run['message']})" if run.get("message") else "") for run in r["runs"]))
         if r["client_counters"]:
             lines.append(f"  client counters: { {k: v for k, v in r['client_counters'].items() if v} }")
         if "tokens_expired" in r:
             lines.append(f"  access tokens expired {r['tokens_expired']} times ({r['expiries']} expiries, every 2 s)")
+        if "cancel" in r:
+            c = r["cancel"]
+            lines.append(f"  cancel: run {c['run_status']} {c['cancel_to_canceled_s']} s after the request, process "
+                         f"exited after {c['cancel_to_exit_s']} s; attachment rows the interrupted step stored: "
+                         f"{c['attachments_stored_by_interrupted_step']}, its watermark: "
+                         f"{c['attachments_watermark'] or 'none'}")
         if "saved_bytes" in r:
             lines.append(f"  attachment {r['attachment_bytes']:,} bytes, saved {r['saved_bytes']:,} bytes, "
                          f"sync peak RSS {r['peak_rss_mb']} MB")

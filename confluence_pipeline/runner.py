@@ -107,24 +107,32 @@ def cancellable(instance: dg.DagsterInstance, owner: dict[str, str], poll_s: flo
     """Let a cancel from the UI stop the runs this process executes in-process. The UI marks the run
     CANCELING and asks the run launcher to stop it, which cannot reach a run it did not launch; this
     watches for that status and interrupts the main thread as Dagster's own launcher would (SIGINT:
-    the step raises DagsterExecutionInterruptedError, its transaction rolls back, the run ends CANCELED)."""
+    the step raises DagsterExecutionInterruptedError, its transaction rolls back, the run ends
+    CANCELED). It repeats every `poll_s` while the run is CANCELING: an interrupt that lands in a
+    step fails that step only, one that lands between steps ends the run."""
     done = threading.Event()
+    cancelled = threading.Event()
     main = threading.main_thread().ident
 
     def watch() -> None:
-        signalled: set[str] = set()
         while not done.wait(poll_s):
-            for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.CANCELING], tags=owner)):
-                if run.run_id not in signalled and not done.is_set():
-                    signalled.add(run.run_id)
-                    signal.pthread_kill(main, signal.SIGINT)
+            if instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.CANCELING], tags=owner), limit=1):
+                cancelled.set()
+                signal.pthread_kill(main, signal.SIGINT)
 
+    def on_interrupt(signum: int, frame: object) -> None:
+        if not cancelled.is_set():  # Ctrl-C; after a cancel, a late SIGINT of the watcher is ignored
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     watcher = threading.Thread(target=watch, name="cancel-watch", daemon=True)
     watcher.start()
     try:
         yield
     finally:
         done.set()
+        watcher.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, resources: dict | None = None,

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from ..confluence.errors import ApiError, RateLimited, SiteUnreachable
 from ..settings import Settings
@@ -54,9 +55,15 @@ def run_sync(context: dg.AssetExecutionContext, ctx: SyncContext,
              work: Callable[[], AssetReport]) -> dg.MaterializeResult:
     """The step's work (run again should its commit lose a race with another writer), as a result.
     A step that fails stores nothing (its writes are one transaction) and keeps its watermark; only a
-    transient failure is left to the step's RetryPolicy, any other fails the step at once."""
+    transient failure is left to the step's RetryPolicy, any other (an interruption too) fails the
+    step at once."""
     try:
         report = retry_on_conflict(work, progress=ctx.progress)
+    except (KeyboardInterrupt, DagsterExecutionInterruptedError) as exc:
+        # the run is being cancelled: Dagster would retry an interrupted step that has a RetryPolicy
+        ctx.client.stop()  # every later request of this run fails at once
+        raise dg.Failure(description="Interrupted (the run was cancelled): this step stored nothing",
+                         allow_retries=False) from exc
     except Exception as exc:
         if transient(exc):
             raise
