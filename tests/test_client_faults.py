@@ -14,7 +14,7 @@ from confluence_pipeline.confluence.auth import OAuthApp
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.confluence.errors import ApiError, RateLimited, SiteUnreachable
 from confluence_pipeline.confluence.login import login
-from confluence_pipeline.confluence.ratelimit import Pacer, RetryPolicy
+from confluence_pipeline.confluence.ratelimit import Pacer, RetryPolicy, Stopped
 from confluence_pipeline.confluence.tokens import TokenStore
 from confluence_pipeline.emulator.app import Emulator
 from confluence_pipeline.emulator.limits import LimitsConfig
@@ -278,3 +278,32 @@ def test_pacing_under_a_burst_limit_avoids_429(emu):
         assert burst.limits.stats()["rejected"]["429"] == 0 and time_.slept > 0
     finally:
         burst.stop()
+
+
+def test_stop_ends_every_thread_s_retry_after_wait_at_once(emu):
+    """A cancelled run stops its client: threads waiting out a 30 s Retry-After raise Stopped now."""
+    client = ConfluenceClient.with_api_token(emu.base_url, EMAIL, API_TOKEN)
+    emu.limits.set_faults(storm_429=10**6, storm_retry_after=30)
+    outcomes: list[BaseException] = []
+
+    def listing() -> None:
+        try:
+            list(client.spaces())
+        except BaseException as exc:  # noqa: BLE001 - what the thread ended with is the point
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=listing) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while emu.limits.stats()["rejected"]["429"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # all three in their wait
+    stopped_at = time.monotonic()
+    client.stop()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert time.monotonic() - stopped_at < 5  # not the 30 s the server asked for
+    assert len(outcomes) == 3 and all(isinstance(exc, Stopped) for exc in outcomes), outcomes
+    with pytest.raises(Stopped):
+        next(client.spaces())  # and no request is sent any more
