@@ -28,7 +28,6 @@ from typing import Callable, Mapping
 from .errors import RateLimited
 
 
-
 class Stopped(Exception):
     """The client was stopped (its run is being cancelled): a wait ended early, no request is sent."""
 
