@@ -2,12 +2,14 @@
 
 
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import dagster as dg
 
 from ..settings import Settings
 from ..storage.warehouse import Warehouse
 from .pipeline import PipelineResource
+from .site import BUNDLED, Site
 
 CONTAINED = ("comments", "attachments")
 
@@ -26,12 +28,23 @@ def _result(passed: bool, description: str, severity: dg.AssetCheckSeverity = dg
     return dg.AssetCheckResult(passed=passed, severity=severity, description=description, metadata=metadata)
 
 
-def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+def site_check(site: Site, asset: dg.AssetsDefinition, name: str, description: str,
+               fn: Callable[[PipelineResource], dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+    """An asset check whose body takes the site's PipelineResource."""
+    @dg.asset_check(asset=asset, name=name, description=description, required_resource_keys={site.pipeline_key})
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return fn(site.pipeline(context))
+
+    return _check
+
+
+def build_checks(assets: dict[str, dg.AssetsDefinition], site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
+    """Checks over the content tables; `assets` maps table names to the site's asset definitions."""
     checks: list[dg.AssetChecksDefinition] = []
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            checks.append(site_check(site, assets[asset], name, description, fn))
             return fn
         return register
 
