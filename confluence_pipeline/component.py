@@ -14,12 +14,15 @@ The bundled code location (`confluence_pipeline.definitions`) is one unnamed ins
 settings from `confluence.yaml` and the environment.
 """
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import dagster as dg
+import yaml
+from dagster.components.resolved.errors import ResolutionException
 from pydantic import BaseModel, ValidationError
 
 from .confluence.auth import DEFAULT_API_URL, DEFAULT_AUTH_URL
@@ -101,9 +104,9 @@ attributes:
   name: {name}
   auth:
     mode: api_token                           # or oauth (client_id; `confluence-pipeline auth login`)
-    site_url: "{{{{ env.{env}_SITE_URL }}}}"      # https://<site>.atlassian.net
+    site_url: "{{{{ env.{env}_SITE_URL }}}}"    # https://<site>.atlassian.net
     email: "{{{{ env.{env}_EMAIL }}}}"
-    api_token_env: {env}_API_TOKEN            # the NAME of the variable that holds the token
+    api_token_env: {env}_API_TOKEN            # the NAME of the variable that holds the token, never the token
   sync:
     strategy: manual                          # scheduled: the schedules below start running
     interval: 24h                             # incremental sync schedule: 1h, 6h, 24h or cron
@@ -223,3 +226,30 @@ def bundled_definitions(executor: Any = None) -> dg.Definitions:
     settings = load_settings()
     return build_site_definitions(BUNDLED, settings, confluence=confluence_resource_from_settings(settings),
                                   pipeline=PipelineResource(), executor=executor)
+
+
+def site_settings(name: str, root: Path | None = None) -> Settings:
+    """The settings of the ConfluenceComponent instance called `name`, found in the `defs.yaml`
+    files under `root` (default: the current folder, the project's root where `dg` runs too):
+    what `--site` picks the lake with."""
+    root = root or Path.cwd()
+    names = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("data", "__pycache__",
+                                                                                      "node_modules")]
+        if "defs.yaml" not in files:
+            continue
+        for doc in yaml.safe_load_all((Path(folder) / "defs.yaml").read_text()):
+            if not isinstance(doc, dict) or str(doc.get("type", "")).rsplit(".", 1)[-1] != "ConfluenceComponent":
+                continue
+            attributes = doc.get("attributes") or {}
+            names.append(str(attributes.get("name")))
+            if attributes.get("name") == name:
+                try:
+                    return ConfluenceComponent.resolve_from_yaml(yaml.safe_dump(attributes)).settings()
+                except (ResolutionException, ValidationError, ValueError) as exc:
+                    raise SettingsError(f"--site {name}: {Path(folder) / 'defs.yaml'} does not load: "
+                                        f"{str(exc).strip().splitlines()[-1]}") from None
+    raise SettingsError(f"--site {name}: no ConfluenceComponent called {name!r} in the defs.yaml files under {root} "
+                        f"({'sites found: ' + ', '.join(sorted(names)) if names else 'none found'}); run the command "
+                        "from the Dagster project's root, or leave --site out for the single-site setup")
