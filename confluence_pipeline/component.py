@@ -10,8 +10,9 @@ sensors (`acme_incremental_sync`), resources (`acme_confluence`), groups, the la
 queueing behind another's. Secrets never go in the file: `auth` names the environment variables
 that hold them.
 
-The bundled code location (`confluence_pipeline.definitions`) is one unnamed instance: plain names,
-settings from `confluence.yaml` and the environment.
+The bundled code location (`confluence_pipeline.definitions`) is built by the same code as an
+unnamed site (`bundled_definitions`): plain names, settings from `confluence.yaml` and the
+environment.
 """
 
 import os
@@ -44,7 +45,7 @@ class SiteAuth(dg.Resolvable, dg.Model):
     api_token_env: str = "CONFLUENCE_API_TOKEN"
     client_id: str = ""  # oauth, with `confluence-pipeline auth login` run once for this site
     client_secret_env: str = "CONFLUENCE_CLIENT_SECRET"
-    token_file: str = ""
+    token_file: str = ""  # oauth: this site's token store (sites never share one)
     auth_url: str = DEFAULT_AUTH_URL
     api_url: str = DEFAULT_API_URL
     # never set: here only to refuse a secret written into the file with a message that says so
@@ -65,8 +66,10 @@ class SiteAuth(dg.Resolvable, dg.Model):
             if not self.site_url or not self.email:
                 raise SettingsError("auth mode api_token needs auth.site_url and auth.email")
             check_site_url(self.site_url)
-        if self.mode == "oauth" and not self.client_id:
-            raise SettingsError("auth mode oauth needs auth.client_id (from the Atlassian developer console)")
+        if self.mode == "oauth" and not (self.client_id and self.token_file):
+            raise SettingsError("auth mode oauth needs auth.client_id (from the Atlassian developer console) and "
+                                "auth.token_file, a token store of this site's own: log in once with "
+                                "CONFLUENCE_TOKEN_FILE=<that file> confluence-pipeline auth login")
 
 
 def _section(model: type[BaseModel]) -> Any:

@@ -35,7 +35,8 @@ def transient(exc: BaseException) -> bool:
 def sync_context(context: dg.AssetExecutionContext, site: Site) -> SyncContext:
     """What a sync step works with (the site's resources); its snapshots name the asset and the run."""
     confluence = site.confluence(context)
-    return SyncContext(client=confluence.get_client(), settings=site.pipeline(context).load(), site_url=confluence.site(),
+    return SyncContext(client=confluence.get_client(), settings=site.pipeline(context).load(),
+                       site_url=confluence.site(),
                        progress=context.log.info, writer=context.asset_key.to_user_string(), run_id=context.run.run_id)
 
 

@@ -35,7 +35,8 @@ def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> d
 
 
 def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition,
-                           retry_policy: dg.RetryPolicy | None = None, site: Site = BUNDLED) -> list[dg.AssetsDefinition]:
+                           retry_policy: dg.RetryPolicy | None = None,
+                           site: Site = BUNDLED) -> list[dg.AssetsDefinition]:
     common = dict(group_name=site.named("directory"), kinds={"ducklake"}, key_prefix=site.prefix,
                   required_resource_keys=site.resource_keys)
     content_keys = [site.key(name) for name in CONTENT]
@@ -111,7 +112,8 @@ def _scalar(wh: Warehouse, sql: str) -> int:
     return int(wh.run(sql)[0][0])
 
 
-def build_directory_checks(assets: dict[str, dg.AssetsDefinition], site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
+def build_directory_checks(assets: dict[str, dg.AssetsDefinition],
+                           site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
     """Checks over the directory tables; `assets` maps table names to definitions (as build_checks)."""
     checks: list[dg.AssetChecksDefinition] = []
 
