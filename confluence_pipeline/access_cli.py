@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from .access.model import NO_SPACE, AccessModel, AccessNotBuilt, UserRef, VisibleItem
-from .settings import SettingsError, load_settings
+from .settings import SITE_HELP, SettingsError, settings_for
 from .storage.lake import LakeError
 from .storage.warehouse import Warehouse
 
@@ -40,6 +40,7 @@ def add_access_parser(subparsers: Any) -> argparse.ArgumentParser:
                                                         "attachment, and why")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--sample", type=int, default=10, help="items listed with --user (default 10)")
+    parser.add_argument("--site", metavar="NAME", help=SITE_HELP)
     parser.set_defaults(func=run)
     return parser
 
@@ -47,7 +48,7 @@ def add_access_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        settings = load_settings()
+        settings = settings_for(getattr(args, "site", None))
         with Warehouse(settings.lake, read_only=True) as wh:
             model = AccessModel(wh)
             if args.user is not None:

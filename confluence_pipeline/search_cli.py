@@ -15,7 +15,7 @@ import sys
 from typing import Any, TextIO
 
 from .search.query import CONTENT_TYPES, MODES, Hit, Mode, SearchError, search
-from .settings import SearchSettings, SettingsError, load_settings
+from .settings import SITE_HELP, SearchSettings, SettingsError, settings_for
 
 
 def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,13 +34,14 @@ def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=MODES,
                         help="bm25, or hybrid: BM25 fused with semantic similarity (default: search.semantic; "
                              "with auto, hybrid when the index has vectors and the model is installed)")
+    parser.add_argument("--site", metavar="NAME", help=SITE_HELP)
     parser.set_defaults(func=run_search)
     return parser
 
 
 def run_search(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
-        settings = load_settings()
+        settings = settings_for(getattr(args, "site", None))
         mode = args.mode or default_mode(settings.search)
         hits = search(settings.lake, args.query, as_user=args.as_user, space=args.space, type=args.type,
                       limit=args.limit, mode=mode)

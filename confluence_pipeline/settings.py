@@ -225,6 +225,7 @@ class Settings(_Model):
     storage: StorageSettings = StorageSettings()
     data_dir: Path = Path("data")
     owners: list[str] = []  # of every asset, in the Dagster catalog: an email or team:<name>
+    tags: dict[str, str] = {}  # on every asset in the Dagster catalog
 
     @field_validator("owners")
     @classmethod
@@ -257,6 +258,29 @@ class Settings(_Model):
                     legacy_file=local.legacy_file)
 
 
+SITE_HELP = ("the ConfluenceComponent instance (its name) whose lake to read, in a Dagster project with several "
+             "sites (run from the project's root); without it, confluence.yaml and the environment")
+
+
+def settings_for(site: str | None) -> Settings:
+    """`--site NAME`: that ConfluenceComponent's settings; no site: `load_settings()`."""
+    if not site:
+        return load_settings()
+    from .component import site_settings
+
+    return site_settings(site)
+
+
+def holds_password(catalog: str) -> bool:
+    """A catalog connection string with a password in it (that belongs in PGPASSWORD)."""
+    return bool(re.search(r"password\s*=|://[^/@\s]+:[^/@\s]+@", catalog))
+
+
+def problems(exc: ValidationError) -> str:
+    """A validation error as `field.path: message; ...`."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+
+
 _ENV_AUTH = {
     "CONFLUENCE_SITE_URL": "site_url", "CONFLUENCE_EMAIL": "email", "CONFLUENCE_API_TOKEN": "api_token",
     "CONFLUENCE_CLIENT_ID": "client_id", "CONFLUENCE_CLIENT_SECRET": "client_secret",
@@ -287,7 +311,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         if not isinstance(raw, dict):
             raise SettingsError(f"Settings file {file} must hold a mapping of sections (auth, sync, filters, indexing, "
                                 "search, storage)")
-        if re.search(r"password\s*=|://[^/@\s]+:[^/@\s]+@", str((raw.get("storage") or {}).get("catalog", ""))):
+        if holds_password(str((raw.get("storage") or {}).get("catalog", ""))):
             raise SettingsError(f"Settings file {file} holds a password in storage.catalog: secrets come only from the "
                                 "environment; remove it from the file and set PGPASSWORD (or CONFLUENCE_CATALOG)")
         secrets_in_file = [k for k in SECRET_FIELDS if k in (raw.get("auth") or {})]
@@ -311,5 +335,4 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise SettingsError(f"Invalid settings ({file if file.exists() else 'environment'}): {problems}") from None
+        raise SettingsError(f"Invalid settings ({file if file.exists() else 'environment'}): {problems(exc)}") from None

@@ -149,7 +149,8 @@ def test_every_automation_says_what_it_does_in_the_ui(tmp_path, monkeypatch):
 
 def test_the_catalog_shows_each_tables_columns_owners_and_code(tmp_path, monkeypatch):
     settings_file = tmp_path / "confluence.yaml"
-    settings_file.write_text(yaml.safe_dump({"owners": ["data@example.com", "team:knowledge"]}))
+    settings_file.write_text(yaml.safe_dump({"owners": ["data@example.com", "team:knowledge"],
+                                             "tags": {"domain": "knowledge"}}))
     monkeypatch.setenv("CONFLUENCE_SETTINGS", str(settings_file))
     graph = build_definitions().get_repository_def().asset_graph
 
@@ -162,7 +163,7 @@ def test_the_catalog_shows_each_tables_columns_owners_and_code(tmp_path, monkeyp
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.owners == ["data@example.com", "team:knowledge"], key
-        assert node.tags["layer"] in ("content", "directory", "search"), key
+        assert node.tags["layer"] in ("content", "directory", "search") and node.tags["domain"] == "knowledge", key
         source = node.metadata["dagster/code_references"].code_references[0]
         assert Path(source.file_path).is_file() and source.file_path.endswith(".py"), key
 

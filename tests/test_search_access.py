@@ -272,10 +272,10 @@ def test_the_index_check_fails_when_a_chunk_in_the_index_is_stale(site):
         chunk_id, text_hash = wh.run("SELECT chunk_id, text_hash FROM search_chunks ORDER BY chunk_id LIMIT 1")[0]
         wh.run("UPDATE search_chunks SET text_hash = 'stale' WHERE chunk_id = ?", [chunk_id])
     try:
-        result = check(pipeline=resource)
+        result = check(dg.build_asset_check_context(resources={"pipeline": resource}))
         assert not result.passed
         assert result.metadata["missing_or_stale"].value == 1 and result.metadata["extra"].value == 1
     finally:
         with Warehouse(site.db) as wh:
             wh.run("UPDATE search_chunks SET text_hash = ? WHERE chunk_id = ?", [text_hash, chunk_id])
-    assert check(pipeline=resource).passed
+    assert check(dg.build_asset_check_context(resources={"pipeline": resource})).passed

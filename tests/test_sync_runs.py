@@ -113,10 +113,10 @@ def test_content_trashed_and_purged_between_syncs_leaves_search_and_access_in_th
 
     purges_are_whole = build_reconciliation_checks(build_reconciliation_asset(windowed_keys(assets, partitions)))[0]
     resource = PipelineResource(settings_file=str(pipeline.settings_file), data_dir=str(pipeline.data_dir))
-    assert purges_are_whole(pipeline=resource).passed
+    assert purges_are_whole(dg.build_asset_check_context(resources={"pipeline": resource})).passed
     with Warehouse(pipeline.settings.lake) as wh:  # a comment of the purged page left live: the check says so
         wh.run("UPDATE comments SET status = 'current' WHERE id = ?", [min(children & wh.ids("comments"))])
-    result = purges_are_whole(pipeline=resource)
+    result = purges_are_whole(dg.build_asset_check_context(resources={"pipeline": resource}))
     assert not result.passed and result.metadata["orphaned"].value == 1
 
 

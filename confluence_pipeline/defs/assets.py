@@ -18,8 +18,7 @@ from ..storage.lake import WriteConflict
 from ..sync.content import AssetReport, SyncContext, sync_content, sync_folders, sync_labels, sync_spaces
 from ..sync.conflicts import retry_on_conflict
 from ..sync.windows import TimeRange, Windows
-from .pipeline import PipelineResource
-from .resources import ConfluenceResource
+from .site import BUNDLED, Site
 
 
 def step_retry_policy(settings: Settings) -> dg.RetryPolicy:
@@ -34,10 +33,11 @@ def transient(exc: BaseException) -> bool:
             or (isinstance(exc, ApiError) and (exc.status or 0) >= 500))
 
 
-def sync_context(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-                 pipeline: PipelineResource) -> SyncContext:
-    """What a sync step works with; its snapshots name the asset and the run."""
-    return SyncContext(client=confluence.get_client(), settings=pipeline.load(), site_url=confluence.site(),
+def sync_context(context: dg.AssetExecutionContext, site: Site) -> SyncContext:
+    """What a sync step works with (the site's resources); its snapshots name the asset and the run."""
+    confluence = site.confluence(context)
+    return SyncContext(client=confluence.get_client(), settings=site.pipeline(context).load(),
+                       site_url=confluence.site(),
                        progress=context.log.info, writer=context.asset_key.to_user_string(), run_id=context.run.run_id)
 
 
@@ -92,23 +92,22 @@ def add_window_metadata(context: dg.AssetExecutionContext, report: AssetReport,
             **{f"run_{k.removeprefix('dagster/')}": metadata[k] for k in per_window if k in metadata}}
 
 
-def build_content_assets(partitions: dg.PartitionsDefinition,
-                         retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="confluence", kinds={"ducklake", "parquet"}, retry_policy=retry_policy)
+def build_content_assets(partitions: dg.PartitionsDefinition, retry_policy: dg.RetryPolicy | None = None,
+                         site: Site = BUNDLED) -> list[dg.AssetsDefinition]:
+    common = dict(group_name=site.named("confluence"), kinds={"ducklake", "parquet"}, retry_policy=retry_policy,
+                  key_prefix=site.prefix, required_resource_keys=site.resource_keys)
     windowed = dict(partitions_def=partitions, backfill_policy=dg.BackfillPolicy.single_run(), **common)
 
     @dg.asset(**common)
-    def spaces(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-               pipeline: PipelineResource) -> dg.MaterializeResult:
+    def spaces(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Every space the account can see: global, personal, knowledge base; current and archived."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_spaces(ctx))
 
     def content_asset(name: str, deps: list, doc: str) -> dg.AssetsDefinition:
         @dg.asset(name=name, deps=deps, description=doc, **windowed)
-        def _asset(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-                   pipeline: PipelineResource) -> dg.MaterializeResult:
-            ctx = sync_context(context, confluence, pipeline)
+        def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            ctx = sync_context(context, site)
             rng = window_range(context, ctx.settings)
             if name == "folders":
                 return run_sync(context, ctx, lambda: sync_folders(ctx, rng))

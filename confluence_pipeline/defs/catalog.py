@@ -3,7 +3,7 @@ writes, owners, tags, and the file and line its code lives at."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -30,19 +30,20 @@ def asset_tables(asset: str) -> tuple[str, ...]:
     return TABLES_OF_ASSET.get(asset, (asset,) if asset in TABLES else ())
 
 
-def with_catalog(assets: Sequence[dg.AssetsDefinition], owners: Sequence[str]) -> list[dg.AssetsDefinition]:
+def with_catalog(assets: Sequence[dg.AssetsDefinition], owners: Sequence[str],
+                 tags: Mapping[str, str]) -> list[dg.AssetsDefinition]:
     """The assets with their column schema (of the first table they write; `documents` also writes
-    `document_items`), owners, tags (the asset's layer) and source code references."""
+    `document_items`), owners, tags (`tags` and the asset's layer) and source code references."""
 
     def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
-        tables = asset_tables(spec.key.to_user_string())
+        tables = asset_tables(spec.key.path[-1])
         metadata = dict(spec.metadata)
         if tables:
             metadata["dagster/column_schema"] = table_schema(TABLES[tables[0]])
             metadata["dagster/table_name"] = tables[0]
-        tags = {**spec.tags, "layer": {"directory": "directory", "search": "search"}.get(spec.group_name or "",
-                                                                                       "content")}
-        return spec.replace_attributes(metadata=metadata, owners=[*spec.owners, *owners], tags=tags)
+        layer = next((g for g in ("directory", "search") if (spec.group_name or "").endswith(g)), "content")
+        return spec.replace_attributes(metadata=metadata, owners=[*spec.owners, *owners],
+                                       tags={**spec.tags, **tags, "layer": layer})
 
     described = dg.map_asset_specs(describe, assets)
     return list(dg.with_source_code_references(described))  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import dagster as dg
 
@@ -9,6 +10,7 @@ from ..settings import Settings
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse
 from .pipeline import PipelineResource
+from .site import BUNDLED, Site
 
 CONTAINED = ("comments", "attachments")
 
@@ -27,12 +29,23 @@ def _result(passed: bool, description: str, severity: dg.AssetCheckSeverity = dg
     return dg.AssetCheckResult(passed=passed, severity=severity, description=description, metadata=metadata)
 
 
-def build_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+def site_check(site: Site, asset: dg.AssetsDefinition, name: str, description: str,
+               fn: Callable[[PipelineResource], dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+    """An asset check whose body takes the site's PipelineResource."""
+    @dg.asset_check(asset=asset, name=name, description=description, required_resource_keys={site.pipeline_key})
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return fn(site.pipeline(context))
+
+    return _check
+
+
+def build_checks(assets: dict[str, dg.AssetsDefinition], site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
+    """Checks over the content tables; `assets` maps table names to the site's asset definitions."""
     checks: list[dg.AssetChecksDefinition] = []
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            checks.append(site_check(site, assets[asset], name, description, fn))
             return fn
         return register
 
@@ -119,10 +132,8 @@ def _tree_checks(check) -> None:
     check("pages", "latest_window_fresh", "The latest window was synced within two sync intervals.")(latest_window_fresh)
 
 
-def build_search_checks(documents: dg.AssetsDefinition,
-                        search_index: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=documents, name="chunks_match_items",
-                    description="Every indexed item has as many chunks as it says, and every chunk its item.")
+def build_search_checks(documents: dg.AssetsDefinition, search_index: dg.AssetsDefinition,
+                        site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
     def chunks_match_items(pipeline: PipelineResource) -> dg.AssetCheckResult:
         with _open(pipeline.load()) as wh:
             wrong = _scalar(wh, """SELECT count(*) FROM document_items i FULL JOIN
@@ -130,9 +141,6 @@ def build_search_checks(documents: dg.AssetsDefinition,
                                    USING (content_id) WHERE coalesce(i.chunks, -1) <> coalesce(d.n, 0)""")
         return _result(wrong == 0, f"{wrong} items whose chunks do not match their count", mismatched=wrong)
 
-    @dg.asset_check(asset=search_index, name="matches_documents",
-                    description="Every chunk in `documents` is in the search index with its current text, "
-                                "and the index holds nothing else.")
     def matches_documents(pipeline: PipelineResource) -> dg.AssetCheckResult:
         with _open(pipeline.load()) as wh:
             if not wh.has_table("search_chunks"):
@@ -145,17 +153,21 @@ def build_search_checks(documents: dg.AssetsDefinition,
                        f"{missing} chunks of documents missing from the index or stale, {extra} in the index "
                        "that documents no longer has", missing_or_stale=missing, extra=extra)
 
-    return [chunks_match_items, matches_documents]
+    return [site_check(site, documents, "chunks_match_items",
+                       "Every indexed item has as many chunks as it says, and every chunk its item.",
+                       chunks_match_items),
+            site_check(site, search_index, "matches_documents",
+                       "Every chunk in `documents` is in the search index with its current text, and the index "
+                       "holds nothing else.", matches_documents)]
 
 
-def build_reconciliation_checks(reconciliation: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=reconciliation, name="purges_are_whole",
-                    description="Purged content has its deletion time, and nothing in a purged page or blog "
-                                "post is still live.")
+def build_reconciliation_checks(reconciliation: dg.AssetsDefinition,
+                                site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
     def purges_are_whole(pipeline: PipelineResource) -> dg.AssetCheckResult:
         with _open(pipeline.load()) as wh:
-            undated = _scalar(wh, "SELECT " + " + ".join(f"(SELECT count(*) FROM {t} WHERE status = 'purged' AND deleted_at IS NULL)"
-                                             for t in ("pages", "blogposts", "folders", "comments", "attachments")))
+            undated = _scalar(wh, "SELECT " + " + ".join(
+                f"(SELECT count(*) FROM {t} WHERE status = 'purged' AND deleted_at IS NULL)"
+                for t in ("pages", "blogposts", "folders", "comments", "attachments")))
             orphaned = _scalar(wh, "SELECT " + " + ".join(
                 f"""(SELECT count(*) FROM {t} c WHERE c.status <> 'purged' AND c.container_id IN
                     (SELECT id FROM pages WHERE status = 'purged' UNION ALL
@@ -163,4 +175,6 @@ def build_reconciliation_checks(reconciliation: dg.AssetsDefinition) -> list[dg.
         return _result(undated == 0 and orphaned == 0, f"{undated} purged rows without deleted_at, {orphaned} "
                        "comments and attachments live in purged content", undated=undated, orphaned=orphaned)
 
-    return [purges_are_whole]
+    return [site_check(site, reconciliation, "purges_are_whole",
+                       "Purged content has its deletion time, and nothing in a purged page or blog post is live.",
+                       purges_are_whole)]

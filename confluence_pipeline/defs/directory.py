@@ -15,13 +15,13 @@ from ..sync.conflicts import retry_on_conflict
 from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
                               sync_users)
 from .assets import run_sync, snapshot_metadata, sync_context, window_range
-from .checks import unique_keys_check
+from .checks import site_check, unique_keys_check
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
-from .resources import ConfluenceResource
+from .site import BUNDLED, Site
 
-CONTENT_KEYS = [dg.AssetKey(name) for name in ("spaces", "pages", "blogposts", "folders", "comments", "attachments")]
-RESTRICTABLE_KEYS = [dg.AssetKey(name) for name in ("pages", "blogposts", "folders")]
+CONTENT = ("spaces", "pages", "blogposts", "folders", "comments", "attachments")
+RESTRICTABLE = ("pages", "blogposts", "folders")
 
 
 class RestrictionsConfig(dg.Config):
@@ -35,66 +35,63 @@ def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> d
 
 
 def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition,
-                           retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="directory", kinds={"ducklake"})
+                           retry_policy: dg.RetryPolicy | None = None,
+                           site: Site = BUNDLED) -> list[dg.AssetsDefinition]:
+    common = dict(group_name=site.named("directory"), kinds={"ducklake"}, key_prefix=site.prefix,
+                  required_resource_keys=site.resource_keys)
+    content_keys = [site.key(name) for name in CONTENT]
     calls_confluence = dict(common, retry_policy=retry_policy)
 
     @dg.asset(**calls_confluence)
-    def groups(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-               pipeline: PipelineResource) -> dg.MaterializeResult:
+    def groups(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Every group of the site; groups that are gone are marked deleted."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_groups(ctx))
 
     @dg.asset(deps=[groups], **calls_confluence)
-    def group_members(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-                      pipeline: PipelineResource) -> dg.MaterializeResult:
+    def group_members(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Who is in each group. A group whose members cannot be read grants nobody until they can."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_group_members(ctx))
 
-    @dg.asset(deps=[dg.AssetKey("spaces")], **calls_confluence)
-    def space_permissions(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-                          pipeline: PipelineResource) -> dg.MaterializeResult:
+    @dg.asset(deps=[site.key("spaces")], **calls_confluence)
+    def space_permissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_space_permissions(ctx))
 
-    @dg.asset(deps=RESTRICTABLE_KEYS, **calls_confluence)
-    def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig,
-                             confluence: ConfluenceResource, pipeline: PipelineResource) -> dg.MaterializeResult:
+    @dg.asset(deps=[site.key(name) for name in RESTRICTABLE], **calls_confluence)
+    def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig) -> dg.MaterializeResult:
         """Read and update restrictions of the pages, blog posts and folders synced since their last read,
         100 items per call; restriction-only changes come from the audit log and a daily full pass
         (or `full_pass: true` in the run config)."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_restrictions(ctx, full_pass=config.full_pass))
 
-    @dg.asset(deps=[group_members, space_permissions, content_restrictions, *CONTENT_KEYS], **calls_confluence)
-    def users(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-              pipeline: PipelineResource) -> dg.MaterializeResult:
+    @dg.asset(deps=[group_members, space_permissions, content_restrictions, *content_keys], **calls_confluence)
+    def users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Every user the site lists and every account named in content, groups and permissions:
         display name, email when visible, account type (atlassian = licensed), status."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_users(ctx))
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
               **{**calls_confluence, "kinds": {"duckdb", "parquet"}})
-    def audit_log(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-                  pipeline: PipelineResource) -> dg.MaterializeResult:
+    def audit_log(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence
         Administrator permission: without it the asset reports the 403 and writes nothing."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: sync_audit(ctx, window_range(context, ctx.settings)))
 
     # after the reconciliation too (when it runs): it marks the purges content_access must see
-    @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *CONTENT_KEYS,
-                    RECONCILIATION_ASSET],
+    @dg.asset(deps=[users, groups, group_members, space_permissions, content_restrictions, *content_keys,
+                    site.key(RECONCILIATION_ASSET.path[-1])],
               **common)
-    def content_access(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    def content_access(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Who may view each page, blog post, folder, comment and attachment, as clauses: the space's read
         permission and every read restriction on the item or above it; a viewer must pass them all.
         Query it with visible_items(account_id), content_viewers(content_id), access_explain(...)."""
-        settings = pipeline.load()
+        settings = site.pipeline(context).load()
         def build() -> tuple[AccessSummary, list[int]]:
             with Warehouse(settings.lake, writer="content_access", commit_info=context.run.run_id) as wh:
                 with wh.transaction():
@@ -115,13 +112,14 @@ def _scalar(wh: Warehouse, sql: str) -> int:
     return int(wh.run(sql)[0][0])
 
 
-def build_directory_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """Checks over the directory tables; `assets` maps asset names to definitions (as build_checks)."""
+def build_directory_checks(assets: dict[str, dg.AssetsDefinition],
+                           site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
+    """Checks over the directory tables; `assets` maps table names to definitions (as build_checks)."""
     checks: list[dg.AssetChecksDefinition] = []
 
     def check(asset: str, name: str, description: str):
         def register(fn):
-            checks.append(dg.asset_check(asset=assets[asset], name=name, description=description)(fn))
+            checks.append(site_check(site, assets[asset], name, description, fn))
             return fn
         return register
 

@@ -22,6 +22,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from ..settings import Settings
 from ..sync.windows import Windows
 from .reconcile import RECONCILIATION_ASSET
+from .site import BUNDLED, Site
 
 INCREMENTAL_JOB = "incremental_sync"
 RECONCILIATION_JOB = "reconciliation"
@@ -46,27 +47,30 @@ def windowed_keys(assets: Sequence[dg.AssetsDefinition],
     return _keys(a for a in assets if a.partitions_def == partitions)
 
 
-def build_sync_jobs(assets: Sequence[dg.AssetsDefinition],
-                    partitions: dg.PartitionsDefinition) -> list[dg.UnresolvedAssetJobDefinition]:
+def build_sync_jobs(assets: Sequence[dg.AssetsDefinition], partitions: dg.PartitionsDefinition,
+                    site: Site = BUNDLED) -> list[dg.UnresolvedAssetJobDefinition]:
+    reconciliation_asset = site.key(RECONCILIATION_ASSET.path[-1])
     unpartitioned = [k for k in _keys(a for a in assets if a.partitions_def is None)
-                     if k != RECONCILIATION_ASSET]
+                     if k != reconciliation_asset]
     present = set(_keys(assets))
-    reconciled = [dg.AssetKey(name) for name in RECONCILED_ASSETS if dg.AssetKey(name) in present]
-    full_pass = {op: config for op, config in FULL_PASS.items() if dg.AssetKey(op) in reconciled}
+    reconciled = [site.key(name) for name in RECONCILED_ASSETS if site.key(name) in present]
+    # run config names the asset's op: its key as a Python identifier (acme__content_restrictions)
+    full_pass = {site.key(op).to_python_identifier(): config for op, config in FULL_PASS.items()
+                 if site.key(op) in reconciled}
     # The asset checks run with the daily reconciliation, not on every incremental run: each is a step
     # of its own, and on a run with nothing to do they were most of its steps and events.
     incremental = dg.define_asset_job(
-        INCREMENTAL_JOB, selection=dg.AssetSelection.assets(*windowed_keys(assets, partitions),
-                                                            *unpartitioned).without_checks(),
-        tags={SYNC_TAG: "incremental"}, run_tags={SYNC_TAG: "incremental"},
+        site.named(INCREMENTAL_JOB), selection=dg.AssetSelection.assets(*windowed_keys(assets, partitions),
+                                                                        *unpartitioned).without_checks(),
+        tags=site.tags("incremental"), run_tags=site.tags("incremental"),
         description="What changed since the last sync: the latest windows of the content assets (each from "
                     "its watermark) and the unpartitioned assets. Launch it with a window range, or let the "
                     "schedule or the change sensor pick the range.")
     reconciliation = dg.define_asset_job(
-        RECONCILIATION_JOB, selection=(dg.AssetSelection.assets(RECONCILIATION_ASSET, *reconciled)
-                                       | dg.AssetSelection.all_asset_checks()),
+        site.named(RECONCILIATION_JOB), selection=(dg.AssetSelection.assets(reconciliation_asset, *reconciled)
+                                                   | dg.AssetSelection.checks_for_assets(*_keys(assets))),
         config={"ops": full_pass} if full_pass else None,
-        tags={SYNC_TAG: "reconciliation"}, run_tags={SYNC_TAG: "reconciliation"},
+        tags=site.tags("reconciliation"), run_tags=site.tags("reconciliation"),
         description="What timestamps cannot show: purged content (every id listed), restriction-only, "
                     "space-permission and group-membership changes; then content_access is rebuilt and every "
                     "asset check runs.")
@@ -88,9 +92,9 @@ def catch_up_start(instance: dg.DagsterInstance, settings: Settings, content_key
 
 
 def incremental_request(instance: dg.DagsterInstance, settings: Settings, content_keys: Sequence[dg.AssetKey],
-                        now: datetime, run_key: str) -> dg.RunRequest:
+                        now: datetime, run_key: str, site: Site = BUNDLED) -> dg.RunRequest:
     """One run of `incremental_sync` over the windows from `catch_up_start` to the window of `now`."""
     last = Windows(ZoneInfo(settings.sync.timezone), settings.sync.start_date.isoformat()).key(now)
     first = catch_up_start(instance, settings, content_keys, last)
     return dg.RunRequest(run_key=run_key, tags={ASSET_PARTITION_RANGE_START_TAG: first,
-                                                ASSET_PARTITION_RANGE_END_TAG: last, SYNC_TAG: "incremental"})
+                                                ASSET_PARTITION_RANGE_END_TAG: last, **site.tags("incremental")})

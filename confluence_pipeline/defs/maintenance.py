@@ -6,8 +6,7 @@ import dagster as dg
 
 from ..settings import Settings
 from ..storage.maintenance import ORPHAN_GRACE, maintain
-from .jobs import SYNC_TAG
-from .pipeline import PipelineResource
+from .site import BUNDLED, Site
 
 MAINTENANCE_JOB = "lake_maintenance"
 MAINTENANCE_SCHEDULE = "lake_maintenance_schedule"
@@ -19,27 +18,33 @@ class MaintenanceConfig(dg.Config):
     orphan_grace_minutes: int = int(ORPHAN_GRACE.total_seconds() // 60)  # younger unknown files may be a writer's
 
 
-@dg.op(description="Merge small files, expire snapshots past storage.retention_days, delete unused and "
-                   "orphaned files; the run's output lists what was removed.")
-def maintain_lake(context: dg.OpExecutionContext, config: MaintenanceConfig,
-                  pipeline: PipelineResource) -> dg.Output[None]:
-    settings = pipeline.load()
-    report = maintain(settings.lake, retention=timedelta(days=settings.storage.retention_days),
-                      orphan_grace=timedelta(minutes=config.orphan_grace_minutes))
-    context.log.info(f"lake maintenance: {report.summary()}")
-    return dg.Output(None, metadata=report.metadata())
+def build_maintenance_job(site: Site = BUNDLED) -> dg.JobDefinition:
+    @dg.op(name=site.named("maintain_lake"), required_resource_keys={site.pipeline_key},
+           description="Merge small files, expire snapshots past storage.retention_days, delete unused and "
+                       "orphaned files; the run's output lists what was removed.")
+    def maintain_lake(context: dg.OpExecutionContext, config: MaintenanceConfig) -> dg.Output[None]:
+        settings = site.pipeline(context).load()
+        report = maintain(settings.lake, retention=timedelta(days=settings.storage.retention_days),
+                          orphan_grace=timedelta(minutes=config.orphan_grace_minutes))
+        context.log.info(f"lake maintenance: {report.summary()}")
+        return dg.Output(None, metadata=report.metadata())
+
+    @dg.job(name=site.named(MAINTENANCE_JOB), tags=site.tags("maintenance"),
+            description="Compacts the lake and removes what no snapshot within the retention period needs.")
+    def lake_maintenance() -> None:
+        maintain_lake()
+
+    return lake_maintenance
 
 
-@dg.job(name=MAINTENANCE_JOB, tags={SYNC_TAG: "maintenance"},
-        description="Compacts the lake and removes what no snapshot within the retention period needs.")
-def lake_maintenance() -> None:
-    maintain_lake()
+lake_maintenance = build_maintenance_job()
 
 
-def build_maintenance_schedule(settings: Settings) -> dg.ScheduleDefinition:
+def build_maintenance_schedule(settings: Settings, job: dg.JobDefinition = lake_maintenance,
+                               site: Site = BUNDLED) -> dg.ScheduleDefinition:
     """Runs whenever the syncs are scheduled (sync.strategy); always there to switch on in the UI."""
     status = (dg.DefaultScheduleStatus.RUNNING if settings.sync.strategy == "scheduled"
               else dg.DefaultScheduleStatus.STOPPED)
-    return dg.ScheduleDefinition(name=MAINTENANCE_SCHEDULE, cron_schedule=MAINTENANCE_CRON, job=lake_maintenance,
+    return dg.ScheduleDefinition(name=site.named(MAINTENANCE_SCHEDULE), cron_schedule=MAINTENANCE_CRON, job=job,
                                  execution_timezone=settings.sync.timezone, default_status=status,
                                  description="Daily: compact the lake, expire old snapshots, delete orphaned files.")

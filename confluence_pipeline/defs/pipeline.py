@@ -11,13 +11,17 @@ from ..settings import Settings, load_settings
 
 class PipelineResource(dg.ConfigurableResource):
     """Settings from `settings_file` (default: $CONFLUENCE_SETTINGS or ./confluence.yaml) and the
-    environment; `data_dir` overrides where DuckDB, Parquet and attachments go."""
+    environment, or a ConfluenceComponent's (`site_settings`: its settings as JSON, no secrets; its
+    auth is the site's confluence resource's); `data_dir` overrides where DuckDB, Parquet and
+    attachments go."""
 
     settings_file: str = ""
+    site_settings: str = ""
     data_dir: str = ""
 
     def load(self) -> Settings:
-        settings = load_settings(self.settings_file or None)
+        settings = (Settings.model_validate_json(self.site_settings) if self.site_settings
+                    else load_settings(self.settings_file or None))
         if self.data_dir:
             settings = settings.model_copy(update={"data_dir": Path(self.data_dir)})
         return settings

@@ -6,22 +6,20 @@ import dagster as dg
 
 from ..sync.content import reconcile
 from .assets import run_sync, sync_context
-from .pipeline import PipelineResource
-from .resources import ConfluenceResource
+from .site import BUNDLED, Site
 
 RECONCILIATION_ASSET = dg.AssetKey("content_reconciliation")
 
 
-def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey],
-                               retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
-    @dg.asset(key=RECONCILIATION_ASSET, deps=list(content_keys), group_name="confluence",
-              kinds={"ducklake"}, retry_policy=retry_policy)
-    def content_reconciliation(context: dg.AssetExecutionContext, confluence: ConfluenceResource,
-                               pipeline: PipelineResource) -> dg.MaterializeResult:
+def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey], retry_policy: dg.RetryPolicy | None = None,
+                               site: Site = BUNDLED) -> dg.AssetsDefinition:
+    @dg.asset(key=site.key(RECONCILIATION_ASSET.path[-1]), deps=list(content_keys), group_name=site.named("confluence"),
+              kinds={"ducklake"}, retry_policy=retry_policy, required_resource_keys=site.resource_keys)
+    def content_reconciliation(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Every id of pages, blog posts, folders, comments and attachments listed (no bodies): stored
         content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
         are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
-        ctx = sync_context(context, confluence, pipeline)
+        ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: reconcile(ctx))
 
     return content_reconciliation

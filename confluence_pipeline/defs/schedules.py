@@ -13,6 +13,7 @@ import dagster as dg
 
 from ..settings import Settings
 from .jobs import INCREMENTAL_JOB, RECONCILIATION_JOB, incremental_request
+from .site import BUNDLED, Site
 
 INCREMENTAL_SCHEDULE = "incremental_sync_schedule"
 RECONCILIATION_SCHEDULE = "reconciliation_schedule"
@@ -20,12 +21,13 @@ RECONCILIATION_SCHEDULE = "reconciliation_schedule"
 RECONCILIATION_CRON = "30 3 * * *"
 
 
-def build_schedules(settings: Settings,
-                    content_keys: Sequence[dg.AssetKey]) -> list[dg.ScheduleDefinition]:
+def build_schedules(settings: Settings, content_keys: Sequence[dg.AssetKey],
+                    site: Site = BUNDLED) -> list[dg.ScheduleDefinition]:
     status = (dg.DefaultScheduleStatus.RUNNING if settings.sync.strategy == "scheduled"
               else dg.DefaultScheduleStatus.STOPPED)
 
-    @dg.schedule(name=INCREMENTAL_SCHEDULE, cron_schedule=settings.sync.cron, job_name=INCREMENTAL_JOB,
+    @dg.schedule(name=site.named(INCREMENTAL_SCHEDULE), cron_schedule=settings.sync.cron,
+                 job_name=site.named(INCREMENTAL_JOB),
                  execution_timezone=settings.sync.timezone, default_status=status,
                  description=f"incremental_sync on sync.interval ({settings.sync.interval}, {settings.sync.timezone}): "
                              "the windows since each content asset's last successful sync up to the tick's.")
@@ -34,10 +36,11 @@ def build_schedules(settings: Settings,
         successful sync up to the window of the tick."""
         when = context.scheduled_execution_time or datetime.now(timezone.utc)
         return incremental_request(context.instance, settings, content_keys, when,
-                                   run_key=f"scheduled:{when.isoformat()}")
+                                   run_key=f"scheduled:{when.isoformat()}", site=site)
 
     reconciliation = dg.ScheduleDefinition(
-        name=RECONCILIATION_SCHEDULE, cron_schedule=RECONCILIATION_CRON, job_name=RECONCILIATION_JOB,
+        name=site.named(RECONCILIATION_SCHEDULE), cron_schedule=RECONCILIATION_CRON,
+        job_name=site.named(RECONCILIATION_JOB),
         execution_timezone=settings.sync.timezone, default_status=status,
         description="Daily: purges, restriction-only, space-permission and membership changes; then "
                     "content_access is rebuilt.")

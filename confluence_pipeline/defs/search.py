@@ -15,10 +15,10 @@ from ..search.index import IndexReport, update_index
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from .assets import snapshot_metadata
-from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
+from .site import BUNDLED, Site
 
-SOURCE_KEYS = [dg.AssetKey(name) for name in ("pages", "blogposts", "comments", "attachments", "users")]
+SOURCES = ("pages", "blogposts", "comments", "attachments", "users")
 
 
 def _windows(context: dg.AssetExecutionContext) -> str:
@@ -26,17 +26,18 @@ def _windows(context: dg.AssetExecutionContext) -> str:
     return keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
 
 
-def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(group_name="search", kinds={"ducklake"}, partitions_def=partitions,
-                  backfill_policy=dg.BackfillPolicy.single_run())
+def build_search_assets(partitions: dg.PartitionsDefinition, site: Site = BUNDLED) -> list[dg.AssetsDefinition]:
+    common = dict(group_name=site.named("search"), kinds={"ducklake"}, partitions_def=partitions,
+                  backfill_policy=dg.BackfillPolicy.single_run(), key_prefix=site.prefix,
+                  required_resource_keys={site.pipeline_key})
 
-    @dg.asset(deps=[*SOURCE_KEYS, RECONCILIATION_ASSET], **common)
-    def documents(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    @dg.asset(deps=[*(site.key(name) for name in SOURCES), site.key(RECONCILIATION_ASSET.path[-1])], **common)
+    def documents(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """The text of every page, blog post, comment and attachment the indexing filters let through,
         as Markdown and plain text in chunks that follow headings; each chunk carries its item's id,
         type, space, title, breadcrumbs, URL and modified time. Attachments whose text cannot be read
         (encrypted, corrupt, unsupported, over a cap) are listed in document_items with the reason."""
-        settings = pipeline.load()
+        settings = site.pipeline(context).load()
         def build() -> tuple[DocumentsReport, list[int]]:
             with Warehouse(settings.lake, writer="documents", commit_info=context.run.run_id) as wh:
                 with wh.transaction():
@@ -51,12 +52,12 @@ def build_search_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(deps=[documents], **common)
-    def search_index(context: dg.AssetExecutionContext, pipeline: PipelineResource) -> dg.MaterializeResult:
+    def search_index(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """BM25 full-text index over the document chunks (terms and postings in DuckDB), and with
         semantic ranking each chunk's embedding, updated in place: an edited item's chunks are
         replaced, deleted or filtered-out items' chunks removed, only new chunks embedded.
         Query it with `confluence-pipeline search "text" --as USER`."""
-        settings = pipeline.load()
+        settings = site.pipeline(context).load()
         def update() -> tuple[IndexReport, list[int]]:
             with Warehouse(settings.lake, writer="search_index", commit_info=context.run.run_id) as wh:
                 with wh.transaction():

@@ -18,7 +18,7 @@ import dagster as dg
 from ..confluence.client import ConfluenceClient
 from ..settings import Settings
 from .jobs import INCREMENTAL_JOB, incremental_request, windowed_keys
-from .resources import ConfluenceResource
+from .site import BUNDLED, Site
 
 CHANGE_SENSOR = "confluence_changes"
 DERIVED_AUTOMATION_SENSOR = "derived_assets_automation"
@@ -66,17 +66,18 @@ def last_sync_started(instance: dg.DagsterInstance,
     return min(starts, default=None)
 
 
-def build_change_sensor(settings: Settings, content_keys: Sequence[dg.AssetKey]) -> dg.SensorDefinition:
-    @dg.sensor(name=CHANGE_SENSOR, job_name=INCREMENTAL_JOB, default_status=dg.DefaultSensorStatus.STOPPED,
+def build_change_sensor(settings: Settings, content_keys: Sequence[dg.AssetKey], site: Site = BUNDLED,
+                        status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
+    @dg.sensor(name=site.named(CHANGE_SENSOR), job_name=site.named(INCREMENTAL_JOB), default_status=status,
+               required_resource_keys={site.confluence_key},
                minimum_interval_seconds=CHANGE_SENSOR_INTERVAL_S,
                description="Every 2 minutes, one CQL call asks which content item changed last; when the "
                            "answer differs from the last tick's, requests incremental_sync (the change is "
                            "the run key, so one change never launches two runs).")
-    def confluence_changes(context: dg.SensorEvaluationContext,
-                           confluence: ConfluenceResource) -> dg.SensorResult | dg.SkipReason:
+    def confluence_changes(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         """Requests an incremental sync when Confluence content changed since the last tick (one API
         call per tick). On its first tick, only if the change is newer than the last sync."""
-        change = newest_change(confluence.get_client())
+        change = newest_change(site.confluence(context).get_client())
         if change is None:
             return dg.SkipReason("The site has no content the account can see")
         if change.key == context.cursor:
@@ -87,7 +88,7 @@ def build_change_sensor(settings: Settings, content_keys: Sequence[dg.AssetKey])
                 return dg.SensorResult(skip_reason=f"The last sync already holds {change.describe()}",
                                        cursor=change.key)
         request = incremental_request(context.instance, settings, content_keys, datetime.now(timezone.utc),
-                                      run_key=change.key)
+                                      run_key=change.key, site=site)
         return dg.SensorResult(run_requests=[request], cursor=change.key)
 
     return confluence_changes
@@ -113,20 +114,21 @@ def with_derived_automation(assets: Sequence[dg.AssetsDefinition],
     condition = derived_condition(assets, partitions)
     out = []
     for asset in assets:
-        keys = [k for k in asset.keys if k.to_user_string() in DERIVED_ASSETS
+        keys = [k for k in asset.keys if k.path[-1] in DERIVED_ASSETS
                 and asset.automation_conditions_by_key.get(k) is None]
         out.append(asset.with_attributes(automation_condition={k: condition for k in keys}) if keys
                    else asset)
     return out
 
 
-def build_sensors(settings: Settings, assets: Sequence[dg.AssetsDefinition],
-                  partitions: dg.PartitionsDefinition) -> list[dg.SensorDefinition]:
-    sensors = [build_change_sensor(settings, windowed_keys(assets, partitions))]
-    derived = [k for a in assets for k in a.keys if k.to_user_string() in DERIVED_ASSETS]
+def build_sensors(settings: Settings, assets: Sequence[dg.AssetsDefinition], partitions: dg.PartitionsDefinition,
+                  site: Site = BUNDLED,
+                  change_sensor: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> list[dg.SensorDefinition]:
+    sensors = [build_change_sensor(settings, windowed_keys(assets, partitions), site, change_sensor)]
+    derived = [k for a in assets for k in a.keys if k.path[-1] in DERIVED_ASSETS]
     if derived:
         sensors.append(dg.AutomationConditionSensorDefinition(
-            DERIVED_AUTOMATION_SENSOR, target=dg.AssetSelection.assets(*derived),
+            site.named(DERIVED_AUTOMATION_SENSOR), target=dg.AssetSelection.assets(*derived),
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Rebuilds the derived assets (content_access, documents, search_index) after "
                         "their parents update outside a sync that builds them anyway."))
