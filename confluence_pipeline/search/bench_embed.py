@@ -6,9 +6,13 @@ It generates a site, syncs it with semantic ranking off (content, access, docume
 then, for each model, in a process of its own so that peak memory is the model's: embeds every
 chunk of the index into `search_vectors` (timed) and counts the planted facts that hybrid search
 ranks in the top 5. The models:
-    minilm-torch   all-MiniLM-L6-v2 run by PyTorch, mean-pooled over 128 word pieces, batches of 64:
-                   what `search_index` embedded with before (sentence-transformers' computation)
-    minilm-static  the static distillation of the same weights that search/semantic.py uses
+    minilm-torch      all-MiniLM-L6-v2 run by PyTorch in float32, mean-pooled over 128 word pieces,
+                      texts sorted by length in batches of 64: what `search_index` embedded with
+                      before (sentence-transformers' computation)
+    minilm-onnx-int8  the same weights exported to ONNX with int8 weights (a scale per channel),
+                      run by onnxruntime one text at a time: what search/semantic.py uses
+Load time is the model's first load in the process: for minilm-onnx-int8 it includes the one-time
+export when the machine has no cached ONNX file yet.
 Figures are printed, never asserted.
 """
 
@@ -26,13 +30,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-MODELS = ("minilm-torch", "minilm-static")
-TORCH_MAX_TOKENS = 128
+MODELS = ("minilm-torch", "minilm-onnx-int8")
 TORCH_BATCH = 64
 
 
 class TorchMiniLM:
-    """all-MiniLM-L6-v2 on PyTorch: token embeddings mean-pooled under the attention mask, unit length."""
+    """all-MiniLM-L6-v2 on PyTorch: token embeddings mean-pooled under the attention mask, unit length;
+    texts sorted by length first, as sentence-transformers does, so batches carry little padding."""
 
     def __init__(self) -> None:
         import torch
@@ -41,26 +45,27 @@ class TorchMiniLM:
         from . import semantic
 
         self.torch = torch
-        self.model = AutoModel.from_pretrained(str(semantic._model_path()), local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(str(semantic.model_path()), local_files_only=True).eval()
         self.tokenizer = semantic._tokenizer()
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        out = []
-        for first in range(0, len(texts), TORCH_BATCH):
-            encodings = self.tokenizer.encode_batch(texts[first:first + TORCH_BATCH])
-            width = min(TORCH_MAX_TOKENS, max(len(e.ids) for e in encodings))
-            ids = np.zeros((len(encodings), width), np.int64)
+        encodings = self.tokenizer.encode_batch(texts)  # truncated to 128 word pieces, [SEP] last
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        out = np.zeros((len(texts), 384), np.float32)
+        for first in range(0, len(order), TORCH_BATCH):
+            rows = order[first:first + TORCH_BATCH]
+            width = max(len(encodings[r].ids) for r in rows)
+            ids = np.zeros((len(rows), width), np.int64)
             mask = np.zeros_like(ids)
-            for row, e in enumerate(encodings):
-                piece = e.ids[:width - 1] + [e.ids[-1]] if len(e.ids) > width else e.ids  # keep [SEP] last
-                ids[row, :len(piece)] = piece
-                mask[row, :len(piece)] = 1
+            for i, r in enumerate(rows):
+                ids[i, :len(encodings[r].ids)] = encodings[r].ids
+                mask[i, :len(encodings[r].ids)] = 1
             with self.torch.inference_mode():
                 hidden = self.model(input_ids=self.torch.from_numpy(ids),
                                     attention_mask=self.torch.from_numpy(mask)).last_hidden_state.numpy()
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-            out.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
-        return np.concatenate(out).astype(np.float32)
+            out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        return out
 
 
 def _worker(model: str, data_dir: str, account_id: str, facts: list[list[str]]) -> dict[str, Any]:
@@ -74,7 +79,7 @@ def _worker(model: str, data_dir: str, account_id: str, facts: list[list[str]]) 
     if model == "minilm-torch":
         embed = TorchMiniLM().embed
     else:
-        semantic.embed(["warm up"])  # loads the table (and distils it on the machine's first use)
+        semantic.embed(["warm up"])  # loads the model (and exports it on the machine's first use)
         embed = semantic.embed
     load_s = time.perf_counter() - started
     lake = Lake.local(Path(data_dir))
@@ -85,6 +90,7 @@ def _worker(model: str, data_dir: str, account_id: str, facts: list[list[str]]) 
         started = time.perf_counter()
         vectors = embed(texts)
         seconds = time.perf_counter() - started
+        np.save(Path(data_dir).parent / f"{model}.npy", vectors)
         with wh.transaction():
             wh.run("CREATE OR REPLACE TABLE search_vectors (chunk_key INTEGER NOT NULL, vector FLOAT[] NOT NULL)")
             _insert(wh, "search_vectors", pa.table({
@@ -143,6 +149,11 @@ def bench_embed(scale: int = 1_000, seed: int = 42, progress=print) -> dict[str,
                 if done.returncode:
                     raise RuntimeError(f"bench embed: {model} failed:\n{done.stderr[-3000:]}")
                 results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            # how close each model's vector of a chunk is to today's (1.0: the same direction)
+            base = np.load(Path(tmp) / f"{MODELS[0]}.npy")
+            for result in results:
+                cosines = (np.load(Path(tmp) / f"{result['model']}.npy") * base).sum(axis=1)
+                result["cosine_to_torch_mean"], result["cosine_to_torch_min"] = float(cosines.mean()), float(cosines.min())
     finally:
         emu.stop()
     return {"scale": scale, "seed": seed, "models": results}
@@ -151,12 +162,13 @@ def bench_embed(scale: int = 1_000, seed: int = 42, progress=print) -> dict[str,
 def format_report(r: dict[str, Any]) -> str:
     base = r["models"][0]["chunks_per_s"]
     lines = [f"embed bench, seed {r['seed']}, scale {r['scale']:,}",
-             f"  {'model':<15}{'chunks':>8}{'seconds':>10}{'chunks/s':>10}{'speed-up':>10}{'load s':>8}"
-             f"{'peak RSS MB':>13}{'recall top 5':>14}"]
+             f"  {'model':<18}{'chunks':>8}{'seconds':>10}{'chunks/s':>10}{'speed-up':>10}{'load s':>8}"
+             f"{'peak RSS MB':>13}{'recall top 5':>14}{'cos to torch mean/min':>23}"]
     for m in r["models"]:
-        lines.append(f"  {m['model']:<15}{m['chunks']:>8,}{m['seconds']:>10.1f}{m['chunks_per_s']:>10.0f}"
+        lines.append(f"  {m['model']:<18}{m['chunks']:>8,}{m['seconds']:>10.1f}{m['chunks_per_s']:>10.0f}"
                      f"{m['chunks_per_s'] / base:>9.1f}x{m['load_s']:>8.1f}{m['peak_rss_mb']:>13,.0f}"
-                     f"{m['facts_in_top5']:>9}/{m['facts']}")
+                     f"{m['facts_in_top5']:>9}/{m['facts']:<4}"
+                     f"{m['cosine_to_torch_mean']:>15.4f}/{m['cosine_to_torch_min']:.4f}")
     return "\n".join(lines)
 
 
