@@ -23,6 +23,7 @@ import functools
 import importlib.util
 import os
 import tempfile
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
@@ -110,7 +111,10 @@ def export(target: Path) -> None:
     axes = {0: "batch", 1: "tokens"}
     with tempfile.TemporaryDirectory() as tmp:
         float_file = Path(tmp) / "model.onnx"
-        with torch.no_grad():
+        # the TorchScript exporter (torch is pinned; the newer exporter would need onnxscript too):
+        # its warnings about tracing are about shapes that are fixed for this model, so not shown
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(TokenVectors(), (ids, mask), str(float_file), dynamo=False, opset_version=17,
                               input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
                               dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes})
