@@ -88,10 +88,15 @@ def export(target: Path) -> None:
     vectors (`last_hidden_state`) for `input_ids` and `attention_mask` of any batch and length.
     Needs torch, transformers and onnx; nothing is downloaded."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # the weights are in the package: the hub is never asked
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
-    from transformers.utils import logging as transformers_logging
+    try:
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from transformers import AutoModel
+        from transformers.utils import logging as transformers_logging
+    except ImportError as missing:
+        raise SemanticUnavailable(f"the one-time export of the model to ONNX ({onnx_file()}) needs torch, "
+                                  f"transformers and onnx, and {missing.name} is not installed: {INSTALL_HINT}"
+                                  ) from missing
 
     transformers_logging.disable_progress_bar()
     # eager attention: plain ops that the tracer records whatever the mask (sdpa decides in Python)
