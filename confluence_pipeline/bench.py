@@ -6,6 +6,7 @@ Figures are printed, never asserted: targets live here and in the README, not in
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
 import socket
@@ -171,6 +172,12 @@ def run(args: argparse.Namespace) -> int:
         from .search.bench import bench_search, format_report
 
         print(format_report(bench_search(args.scale, args.seed, args.users, semantic=args.semantic)))
+        return 0
+    if args.bench_command == "embed":
+        from .search.bench_embed import bench_embed, format_report as format_embed
+
+        report = bench_embed(args.scale, args.seed, progress=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(report, indent=2) if args.json else format_embed(report))
         return 0
     if args.bench_command == "storage":
         from .storage_bench import bench_storage

@@ -13,7 +13,7 @@ from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.search.documents import build_documents
 from confluence_pipeline.search import semantic
-from confluence_pipeline.search.index import update_index
+from confluence_pipeline.search.index import update_embeddings, update_index
 from confluence_pipeline.settings import IndexingFilters, Settings, SyncSettings
 from confluence_pipeline.storage.warehouse import Warehouse
 from confluence_pipeline.sync.content import SyncContext, sync_content, sync_folders, sync_spaces
@@ -60,10 +60,12 @@ def expected(ws, filters: IndexingFilters) -> set[str]:
 
 
 def build(settings: Settings, filters: IndexingFilters) -> tuple[set[str], set[str]]:
-    """Run documents and search_index with `filters`; the content ids in each."""
-    with Warehouse(settings.lake) as wh, wh.transaction():
-        build_documents(wh, filters, datetime.now(timezone.utc))
-        update_index(wh)
+    """Run documents, search_index and search_embeddings with `filters`; the content ids in each."""
+    with Warehouse(settings.lake) as wh:
+        with wh.transaction():
+            build_documents(wh, filters, datetime.now(timezone.utc))
+            update_index(wh)
+        update_embeddings(wh)
         documents = {r[0] for r in wh.run("SELECT DISTINCT content_id FROM documents")}
         indexed = {r[0] for r in wh.run(
             "SELECT DISTINCT content_id FROM search_chunks JOIN search_items USING (item_key)")}

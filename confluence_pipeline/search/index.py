@@ -15,13 +15,17 @@ millions of rows that are only ever inserted and deleted by chunk):
                      item and the chunk's length are repeated so that ranking reads this table
                      alone, and it is kept in term order so a query reads few of its row groups
     search_vectors   chunk_key, vector FLOAT[] (384 floats): each chunk's embedding, only when semantic
-                     ranking is on (search/semantic.py); the model that made them is recorded
-                     in sync_state under `search_vectors_model`
+                     ranking is on (search/semantic.py), written by `update_embeddings` after the
+                     index; the model that made them is recorded in sync_state under
+                     `search_vectors_model`
 Document frequencies are counted at query time, so they are always exact. What a chunk is found
 by is its item's title, the headings above it and its text; `documents.text_hash` covers those
 (and the item's type and space), so `update_index` re-tokenizes a chunk only when one of them
-changed, and deletes the postings of chunks that are gone. Vectors follow the same chunks: a
-chunk that is gone loses its vector, and only chunks without one are embedded.
+changed, and deletes the postings of chunks that are gone. Vectors follow the same chunks, one
+step later (`update_embeddings`, its own asset): a chunk that is gone loses its vector, and only
+chunks without one are embedded. Chunk keys are never reused, so a vector is never taken for a
+newer chunk's, and search joins vectors to `search_chunks`: until the vectors catch up, a new
+chunk is found by BM25 alone and a gone chunk's vector is never read.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from ..storage.warehouse import Warehouse
+from ..sync.conflicts import retry_on_conflict
 from . import semantic
 from .tokens import terms
 
@@ -60,17 +65,26 @@ class IndexReport:
     chunks_removed: int = 0
     terms_added: int = 0
     postings_added: int = 0
-    vectors: int | None = None  # chunks with an embedding; None: semantic ranking is not in use
-    vectors_added: int = 0
-    embedding_s: float = 0.0
     duration_s: float = 0.0
 
     def metadata(self) -> dict[str, Any]:
         return {"chunks": self.chunks, "chunks_added": self.chunks_added, "chunks_removed": self.chunks_removed,
                 "terms_added": self.terms_added, "postings_added": self.postings_added,
-                "semantic": "off (BM25 alone)" if self.vectors is None else f"{self.vectors} chunk vectors",
-                "vectors_added": self.vectors_added, "embedding_s": round(self.embedding_s, 3),
                 "duration_s": round(self.duration_s, 3)}
+
+
+@dataclass
+class EmbeddingsReport:
+    vectors: int | None = None  # chunks with an embedding; None: semantic ranking is not in use
+    vectors_added: int = 0
+    vectors_removed: int = 0
+    embedding_s: float = 0.0
+    model: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        return {"semantic": "off (BM25 alone)" if self.vectors is None else f"{self.vectors} chunk vectors",
+                "vectors_added": self.vectors_added, "vectors_removed": self.vectors_removed,
+                "embedding_s": round(self.embedding_s, 3), "model": self.model or "none"}
 
 
 def ensure_index_tables(wh: Warehouse) -> None:
@@ -83,14 +97,11 @@ def index_text(title: str | None, headings: list[str] | None, text: str | None) 
     return "\n".join([title or "", *(headings or []), text or ""])
 
 
-def update_index(wh: Warehouse, semantic_setting: semantic.SemanticSetting = "auto", *,
-                 progress: Callable[[str], None] = lambda message: None) -> IndexReport:
-    """Bring the index in line with `documents`: drop chunks that changed or are gone, add new ones;
-    with semantic ranking (`semantic_setting`, see search/semantic.py) embed the chunks that have no
-    vector yet. Call inside a transaction."""
+def update_index(wh: Warehouse) -> IndexReport:
+    """Bring the index in line with `documents`: drop chunks that changed or are gone, add new ones.
+    Call inside a transaction."""
     report = IndexReport()
     started = time.perf_counter()
-    embedding = semantic.wanted(semantic_setting)  # before any write: `on` without the model fails here
     ensure_index_tables(wh)
     wh.run("""CREATE OR REPLACE TEMP TABLE search_gone AS
         SELECT s.chunk_key FROM search_chunks s LEFT JOIN documents d
@@ -100,8 +111,6 @@ def update_index(wh: Warehouse, semantic_setting: semantic.SemanticSetting = "au
     if report.chunks_removed:
         wh.run("DELETE FROM search_postings WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
         wh.run("DELETE FROM search_chunks WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
-        if has_vectors(wh):
-            wh.run("DELETE FROM search_vectors WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
     wh.run("DROP TABLE search_gone")
     wh.run("""CREATE OR REPLACE TEMP TABLE search_new AS
         SELECT row_number() OVER (ORDER BY d.chunk_id) AS n, d.chunk_id
@@ -125,10 +134,6 @@ def update_index(wh: Warehouse, semantic_setting: semantic.SemanticSetting = "au
     total = wh.count("search_postings")
     if report.postings_added and report.postings_added >= RECLUSTER_SHARE * total:
         _cluster_postings(wh)
-    if embedding:
-        _update_vectors(wh, report, progress)
-    elif semantic_setting == "off":
-        wh.run("DROP TABLE IF EXISTS search_vectors")  # switched off: search is BM25 alone
     report.chunks_added = new
     report.chunks = wh.count("search_chunks")
     report.duration_s = time.perf_counter() - started
@@ -198,15 +203,37 @@ def has_vectors(wh: Warehouse) -> bool:
     return bool(wh.run("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'search_vectors'")[0][0])
 
 
-def _update_vectors(wh: Warehouse, report: IndexReport, progress: Callable[[str], None]) -> None:
-    """Embed every chunk that has no vector (new or changed chunks, or all of them the first time
-    or after a change of model)."""
-    # a lake stores lists, not fixed-size arrays: search casts them back (FLOAT[384])
-    wh.run("CREATE TABLE IF NOT EXISTS search_vectors (chunk_key INTEGER NOT NULL, vector FLOAT[] NOT NULL)")
-    model = semantic.model_name()
-    if wh.get_state(VECTORS_MODEL_KEY) != model:
-        wh.run("DELETE FROM search_vectors")
-        wh.set_state(VECTORS_MODEL_KEY, model)
+def update_embeddings(wh: Warehouse, semantic_setting: semantic.SemanticSetting = "auto", *,
+                      progress: Callable[[str], None] = lambda message: None) -> EmbeddingsReport:
+    """Bring `search_vectors` in line with the index: drop the vectors of chunks that are gone and
+    embed every chunk that has none (new or changed chunks; all of them the first time or after a
+    change of model). With `semantic_setting` off, drop the table: search is BM25 alone.
+
+    Call outside a transaction: each step is its own short one (a batch of vectors at a time), so
+    readers and the next sync's writers never wait for the embedding, and work already committed
+    survives an interrupted run."""
+    report = EmbeddingsReport()
+    if not semantic.wanted(semantic_setting):  # `on` without the model fails here, before any write
+        if semantic_setting == "off":
+            _commit(wh, progress, lambda: wh.run("DROP TABLE IF EXISTS search_vectors"))
+        return report
+    report.model = semantic.model_name()
+    ensure_index_tables(wh)
+
+    def start() -> int:
+        # a lake stores lists, not fixed-size arrays: search casts them back (FLOAT[384])
+        wh.run("CREATE TABLE IF NOT EXISTS search_vectors (chunk_key INTEGER NOT NULL, vector FLOAT[] NOT NULL)")
+        if wh.get_state(VECTORS_MODEL_KEY) != report.model:
+            removed = wh.count("search_vectors")
+            wh.run("DELETE FROM search_vectors")
+            wh.set_state(VECTORS_MODEL_KEY, report.model)
+            return removed
+        removed = wh.count("search_vectors", "chunk_key NOT IN (SELECT chunk_key FROM search_chunks)")
+        if removed:
+            wh.run("DELETE FROM search_vectors WHERE chunk_key NOT IN (SELECT chunk_key FROM search_chunks)")
+        return removed
+
+    report.vectors_removed = _commit(wh, progress, start)
     missing = [r[0] for r in wh.run("""SELECT c.chunk_key FROM search_chunks c
         LEFT JOIN search_vectors v USING (chunk_key) WHERE v.chunk_key IS NULL ORDER BY c.chunk_key""")]
     started = time.perf_counter()
@@ -216,15 +243,24 @@ def _update_vectors(wh: Warehouse, report: IndexReport, progress: Callable[[str]
             FROM search_chunks c JOIN documents d USING (chunk_id) WHERE c.chunk_key IN (SELECT unnest(?))
             ORDER BY c.chunk_key""", [keys])
         vectors = semantic.embed([index_text(title, headings, text) for _, title, headings, text in rows])
-        _insert(wh, "search_vectors", pa.table({
+        batch = pa.table({
             "chunk_key": pa.array([r[0] for r in rows], pa.int32()),
             "vector": pa.ListArray.from_arrays(
                 pa.array(range(0, (len(rows) + 1) * semantic.DIMENSIONS, semantic.DIMENSIONS), pa.int32()),
-                pa.array(vectors.ravel(), pa.float32()))}))
-        progress(f"search_index: embedded {first + len(keys)}/{len(missing)} chunks")
+                pa.array(vectors.ravel(), pa.float32()))})
+        _commit(wh, progress, lambda: _insert(wh, "search_vectors", batch))
+        progress(f"search_embeddings: embedded {first + len(keys)}/{len(missing)} chunks")
     report.embedding_s = time.perf_counter() - started
     report.vectors_added = len(missing)
     report.vectors = wh.count("search_vectors")
+    return report
+
+
+def _commit(wh: Warehouse, progress: Callable[[str], None], work: Callable[[], Any]) -> Any:
+    def attempt() -> Any:
+        with wh.transaction():
+            return work()
+    return retry_on_conflict(attempt, progress=progress)
 
 
 def _cluster_postings(wh: Warehouse) -> None:

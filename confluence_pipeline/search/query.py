@@ -211,7 +211,7 @@ class Searcher:
             raise SearchError(f"hybrid search: {semantic.INSTALL_HINT}")
         if not self._vectors:
             raise SearchError(f"hybrid search: the lake ({self.lake.describe()}) has no chunk vectors; "
-                              "materialize search_index with the "
+                              "materialize search_embeddings (after search_index; a sync does both) with the "
                               "semantic extra installed and search.semantic auto or on")
         return "hybrid"
 
