@@ -124,8 +124,8 @@ OPERATIONS: dict[str, Operation] = {
     "getBlogPostInlineComments": _v2("/blogposts/{id}/inline-comments"),
     "getFooterCommentChildren": _v2("/footer-comments/{id}/children"),
     "getInlineCommentChildren": _v2("/inline-comments/{id}/children"),
-    "getFooterCommentById": _v2("/footer-comments/{id}"),
-    "getInlineCommentById": _v2("/inline-comments/{id}"),
+    "getFooterCommentById": _v2("/footer-comments/{comment-id}"),
+    "getInlineCommentById": _v2("/inline-comments/{comment-id}"),
     "getAttachments": _v2("/attachments"),
     "getAttachmentById": _v2("/attachments/{id}"),
     "getPageAttachments": _v2("/pages/{id}/attachments"),
@@ -768,8 +768,8 @@ class ConfluenceClient:
     def comment(self, comment_kind: str, comment_id: str) -> FooterComment | InlineComment:
         """One footer or inline comment (`comment_kind`), whatever its status."""
         if comment_kind == "footer":
-            return self._get("getFooterCommentById", FooterComment, id=comment_id)
-        return self._get("getInlineCommentById", InlineComment, id=comment_id)
+            return self._get("getFooterCommentById", FooterComment, **{"comment-id": comment_id})
+        return self._get("getInlineCommentById", InlineComment, **{"comment-id": comment_id})
 
     # -- attachments ---------------------------------------------------------------------------
     def attachments(self, *, status: Iterable[str] | None = None, media_type: str | None = None,
