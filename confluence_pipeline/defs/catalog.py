@@ -9,24 +9,24 @@ import dagster as dg
 
 from ..storage.schema import TABLES, Table
 
-# The tables each asset writes, where they are not just the table of its own name.
-TABLES_OF_ASSET = {
-    "documents": ("documents", "document_items"),
-    "content_reconciliation": (),
-    "search_index": (),  # search_* tables belong to the index, not to be queried directly
-}
+# The tables an asset writes, where they are not just the table of its own name.
+TABLES_OF_ASSET = {"documents": ("documents", "document_items")}
 
 
 def table_schema(table: Table) -> dg.TableSchema:
     key = set(table.key)
-    return dg.TableSchema(columns=[
-        dg.TableColumn(name, type_, constraints=dg.TableColumnConstraints(nullable=False, unique=key == {name}),
-                       description="primary key" if name in key else None)
-        if name in key else dg.TableColumn(name, type_)
-        for name, type_ in table.columns])
+
+    def column(name: str, type_: str) -> dg.TableColumn:
+        if name not in key:
+            return dg.TableColumn(name, type_)
+        return dg.TableColumn(name, type_, description="primary key",
+                              constraints=dg.TableColumnConstraints(nullable=False, unique=key == {name}))
+
+    return dg.TableSchema(columns=[column(name, type_) for name, type_ in table.columns])
 
 
 def asset_tables(asset: str) -> tuple[str, ...]:
+    """The tables `asset` writes that a person queries (none for the search index's own)."""
     return TABLES_OF_ASSET.get(asset, (asset,) if asset in TABLES else ())
 
 
