@@ -32,9 +32,12 @@ def _runs_since(instance: dg.DagsterInstance, known: set[str]) -> list[dg.Dagste
 def _measure(env: dict[str, str], home: Path, emu: Emulator, log: Path) -> dict[str, Any]:
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         known = {r.run_id for r in instance.get_runs()}
-    before = emu.limits.stats()["received_requests"]
+    before = emu.limits.stats()
     outcome = _sync(env, log)
-    calls = emu.limits.stats()["received_requests"] - before
+    after = emu.limits.stats()
+    calls = after["received_requests"] - before["received_requests"]
+    by_operation = {op: sum(statuses.values()) - sum(before["received"].get(op, {}).values())
+                    for op, statuses in after["received"].items()}
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         runs = _runs_since(instance, known)
         kinds: Counter[str] = Counter()
@@ -42,7 +45,9 @@ def _measure(env: dict[str, str], home: Path, emu: Emulator, log: Path) -> dict[
             kinds.update(e.dagster_event.event_type_value if e.dagster_event else "LOG"
                          for e in instance.all_logs(run.run_id))
     return {"rc": outcome["rc"], "wall_s": outcome["wall_s"], "runs": [r.job_name for r in runs],
-            "events": sum(kinds.values()), "events_by_type": dict(kinds.most_common()), "calls": calls}
+            "events": sum(kinds.values()), "events_by_type": dict(kinds.most_common()), "calls": calls,
+            "calls_by_operation": dict(sorted(((op, n) for op, n in by_operation.items() if n),
+                                              key=lambda item: (-item[1], item[0])))}
 
 
 def bench_incremental(scale: int, seed: int, runs: int, *, as_json: bool = False) -> int:
@@ -81,4 +86,9 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(f"  {'median':<5}{median['wall_s']:>8.1f}{median['events']:>8.0f}{median['calls']:>7.0f}  "
                  f"goals <= {goals['wall_s']} s, <= {goals['events']} events, <= {goals['calls']} calls: "
                  + ", ".join(f"{k} {'met' if median[k] <= goals[k] else 'NOT met'}" for k in goals))
+    last = r["no_change"][-1]
+    lines.append(f"  calls of the last run by operation: "
+                 + ", ".join(f"{op} {n}" for op, n in last["calls_by_operation"].items()))
+    lines.append(f"  events of the last run by type: "
+                 + ", ".join(f"{k} {n}" for k, n in last["events_by_type"].items()))
     return "\n".join(lines)

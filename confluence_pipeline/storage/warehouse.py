@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from .lake import ALIAS, Lake, WriteConflict, open_lake
+from .lake import ALIAS, Lake, WriteConflict, forget_writer_connection, open_lake, writer_connection
 from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
@@ -72,19 +72,29 @@ class Warehouse:
         self._state_clock = datetime.min.replace(tzinfo=timezone.utc)
 
     def __enter__(self) -> "Warehouse":
-        if not self.read_only:
-            _keep_legacy_landing(self.lake)
-        self._con = open_lake(self.lake, read_only=self.read_only, as_of=self.as_of)
-        if not self.read_only:
-            for attempt in range(5):
-                try:
-                    self.migrate()
-                    break
-                except WriteConflict:  # another process created the tables at the same moment
-                    if attempt == 4:
-                        raise
-                    time.sleep(0.2 * (attempt + 1))
+        if self.read_only:
+            self._con = open_lake(self.lake, read_only=True, as_of=self.as_of)
+            return self
+        _keep_legacy_landing(self.lake)
+        self._con, attached = writer_connection(self.lake)  # the process's attached lake: no extension loads
+        if attached:  # once per attach: later writers in this process find the tables in place
+            try:
+                self._migrate_retrying()
+            except BaseException:
+                self.__exit__()
+                forget_writer_connection(self.lake)
+                raise
         return self
+
+    def _migrate_retrying(self) -> None:
+        for attempt in range(5):
+            try:
+                self.migrate()
+                return
+            except WriteConflict:  # another process created the tables at the same moment
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def __exit__(self, *exc: object) -> None:
         if self._con is not None:
