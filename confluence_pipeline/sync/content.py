@@ -183,7 +183,7 @@ def sync_spaces(ctx: SyncContext, *, full_pass: bool = False) -> AssetReport:
         records = None if full else audit.since_last(wh, "spaces")
         if records is not None and not any(r.about("space") and not r.permission for r in records):
             with wh.transaction():
-                report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["spaces"]  # the filters may have changed
+                report.out_of_scope = _scope(ctx, wh, report, "spaces")  # the filters may have changed
                 audit.read_done(wh, "spaces", ctx.now, False)
             return report
         rows = [R.space_row(s, ctx.site_url, ctx.now) for s in ctx.client.spaces(description_format="plain")]
@@ -192,9 +192,24 @@ def sync_spaces(ctx: SyncContext, *, full_pass: bool = False) -> AssetReport:
             report.counts = wh.upsert("spaces", rows)
             gone = wh.ids("spaces", "deleted_at IS NULL") - {r["id"] for r in rows}
             report.deleted = wh.mark("spaces", gone, status="deleted", deleted_at=ctx.now)
-            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["spaces"]
+            report.out_of_scope = _scope(ctx, wh, report, "spaces")
             audit.read_done(wh, "spaces", ctx.now, records is None)
     return report
+
+
+def _scope(ctx: SyncContext, wh: Warehouse, report: AssetReport, table: str) -> int:
+    """Mark every stored row in or out of the filters' scope (`apply_scope`, an update of every
+    table) and return the rows of `table` out of scope. Scope follows from the rows and the
+    filters alone, and every step that changed either applied it: a step that wrote nothing
+    under the same filters skips it."""
+    applied = ctx.settings.filters.model_dump_json() + ctx.settings.sync.timezone
+    wrote = report.fetched or report.deleted or report.counts.inserted or report.counts.updated
+    if not wrote and wh.get_state("scope:applied") == applied:
+        return wh.count(table, "in_scope = FALSE") if table != "labels" else 0
+    out = apply_scope(wh, ctx.settings.filters, ctx.tz).get(table, 0)
+    if wh.get_state("scope:applied") != applied:
+        wh.set_state("scope:applied", applied)
+    return out
 
 
 # -- listings ------------------------------------------------------------------------------------
@@ -393,7 +408,7 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
                 audit.read_done(wh, f"trash_{asset}", ctx.now, list_trash)
             if asset == "pages":
                 report.counts += _mend_tree(ctx, wh, "pages")
-            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz).get(asset, 0)
+            report.out_of_scope = _scope(ctx, wh, report, asset)
             listed_all = not report.failures
             if asset == "attachments":
                 _download(ctx, wh, report)  # what it misses is tried again next run, watermark or not
@@ -785,7 +800,7 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
         with wh.transaction():
             writer.merge()
             report.counts += _mend_tree(ctx, wh, "folders")
-            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
+            report.out_of_scope = _scope(ctx, wh, report, "folders")
             if rng.includes_now(ctx.now):
                 _advance_watermark(ctx, wh, "folders", since)
     return report
