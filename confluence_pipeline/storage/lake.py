@@ -206,6 +206,19 @@ def writer_connection(lake: Lake) -> tuple[duckdb.DuckDBPyConnection, bool]:
     return con, fresh
 
 
+def attached_connection(lake: Lake) -> duckdb.DuckDBPyConnection | None:
+    """A connection of its own to this process's instance with `lake` attached, when a writer
+    attached it already (a read in the same process then costs no extension load), else None."""
+    with _SHARED_LOCK:
+        entry = _SHARED.get((os.getpid(), lake))
+        if entry is None or entry[1] != _catalog_identity(lake):
+            return None
+        con = entry[0].cursor()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f'USE {ALIAS}."{lake.schema}"')
+    return con
+
+
 def forget_writer_connection(lake: Lake) -> None:
     """Close this process's shared instance of `lake` (the next writer attaches it again)."""
     with _SHARED_LOCK:

@@ -18,7 +18,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from .lake import ALIAS, Lake, WriteConflict, forget_writer_connection, open_lake, writer_connection
+from .lake import (ALIAS, Lake, WriteConflict, attached_connection, forget_writer_connection, open_lake,
+                   writer_connection)
 from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
@@ -74,7 +75,8 @@ class Warehouse:
 
     def __enter__(self) -> "Warehouse":
         if self.read_only:
-            self._con = open_lake(self.lake, read_only=True, as_of=self.as_of)
+            shared = attached_connection(self.lake) if self.as_of is None else None
+            self._con = shared or open_lake(self.lake, read_only=True, as_of=self.as_of)
             return self
         _keep_legacy_landing(self.lake)
         self._con, attached = writer_connection(self.lake)  # the process's attached lake: no extension loads

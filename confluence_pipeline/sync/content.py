@@ -197,14 +197,20 @@ def sync_spaces(ctx: SyncContext, *, full_pass: bool = False) -> AssetReport:
     return report
 
 
+def _wrote(report: AssetReport) -> bool:
+    """Whether a step changed rows so far. Tree paths and scope follow from the rows (and the
+    filters) alone and every step that changed rows recomputes them: one that did not, skips it
+    (each recomputation reads every page, folder, comment and attachment)."""
+    return bool(report.fetched or report.deleted or report.counts.inserted or report.counts.updated)
+
+
 def _scope(ctx: SyncContext, wh: Warehouse, report: AssetReport, table: str) -> int:
     """Mark every stored row in or out of the filters' scope (`apply_scope`, an update of every
     table) and return the rows of `table` out of scope. Scope follows from the rows and the
     filters alone, and every step that changed either applied it: a step that wrote nothing
     under the same filters skips it."""
     applied = ctx.settings.filters.model_dump_json() + ctx.settings.sync.timezone
-    wrote = report.fetched or report.deleted or report.counts.inserted or report.counts.updated
-    if not wrote and wh.get_state("scope:applied") == applied:
+    if not _wrote(report) and wh.get_state("scope:applied") == applied:
         return wh.count(table, "in_scope = FALSE") if table != "labels" else 0
     out = apply_scope(wh, ctx.settings.filters, ctx.tz).get(table, 0)
     if wh.get_state("scope:applied") != applied:
@@ -407,7 +413,7 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
             if any(listing.trashed for listing in LISTINGS[asset]):
                 audit.read_done(wh, f"trash_{asset}", ctx.now, list_trash)
             if asset == "pages":
-                report.counts += _mend_tree(ctx, wh, "pages")
+                report.counts += _mend_tree(ctx, wh, "pages") if _wrote(report) else WriteCounts()
             report.out_of_scope = _scope(ctx, wh, report, asset)
             listed_all = not report.failures
             if asset == "attachments":
@@ -799,7 +805,7 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
                     writer.add(row)
         with wh.transaction():
             writer.merge()
-            report.counts += _mend_tree(ctx, wh, "folders")
+            report.counts += _mend_tree(ctx, wh, "folders") if _wrote(report) else WriteCounts()
             report.out_of_scope = _scope(ctx, wh, report, "folders")
             if rng.includes_now(ctx.now):
                 _advance_watermark(ctx, wh, "folders", since)
