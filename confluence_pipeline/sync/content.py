@@ -198,9 +198,10 @@ def sync_spaces(ctx: SyncContext, *, full_pass: bool = False) -> AssetReport:
 
 
 def _wrote(report: AssetReport) -> bool:
-    """Whether a step changed rows so far. Tree paths and scope follow from the rows (and the
-    filters) alone and every step that changed rows recomputes them: one that did not, skips it
-    (each recomputation reads every page, folder, comment and attachment)."""
+    """Whether a step changed rows so far. Scope follows from the rows and the filters alone and
+    every step that changed rows recomputes it: one that did not, skips it (it updates every
+    table). So does the pages step's tree mend: what other steps change in the tree, the folders
+    step's mend (over pages and folders, every run) finds."""
     return bool(report.fetched or report.deleted or report.counts.inserted or report.counts.updated)
 
 
@@ -805,7 +806,9 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
                     writer.add(row)
         with wh.transaction():
             writer.merge()
-            report.counts += _mend_tree(ctx, wh, "folders") if _wrote(report) else WriteCounts()
+            # always: pages moved or trashed without a new version (written by the pages step) move
+            # folders along, and this mend, over pages and folders, is what finds them
+            report.counts += _mend_tree(ctx, wh, "folders")
             report.out_of_scope = _scope(ctx, wh, report, "folders")
             if rng.includes_now(ctx.now):
                 _advance_watermark(ctx, wh, "folders", since)
