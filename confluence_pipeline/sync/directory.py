@@ -11,6 +11,10 @@ longer than an expansion shows are read one item at a time. Users: the v1 user s
 everyone (up to 10,000), ids found anywhere else (authors, principals, members) join them, and
 v2 users-bulk reads them all, 250 per call.
 
+Between full reads (the reconciliation job, daily, or every run when the audit log cannot be
+read) groups, members, space permissions and users re-read only what the audit log names since
+their last read (`sync.audit`), so a run with nothing to do lists none of them.
+
 Restrictions change without a new content version, so a run reads the restrictions of the items
 stored (fetched by a content sync) since their restrictions were last read, of items whose last
 read failed, and of items named by restriction changes in the audit log since the last run (when
