@@ -8,7 +8,7 @@ and a Confluence Cloud site on a single local port.
     /wiki/api/v2/..., /wiki/rest/api/..., /wiki/download/   the site, basic auth (email + API token)
     /__emulator__/...                                       the emulator's own control API
 
-Handlers live in api_v2/ / api_v1/ and register themselves in routes.ROUTES; this module
+Handlers live in the packages api_v2/ and api_v1/ and register themselves in routes.ROUTES; this module
 only parses, authenticates, limits, dispatches and renders.
 """
 
