@@ -1,7 +1,7 @@
 """The emulated site's state: plain dataclasses and one container, with no HTTP in sight.
 
 Everything the HTTP layer serves, and everything the admin API mutates, lives in one
-`Workspace`. Generation (`generate.py`) fills it; handlers read it; mutations change it
+`Workspace`. Generation (`generate/`) fills it; handlers read it; mutations change it
 through its methods so that the indexes stay right.
 
 Ids follow real Confluence Cloud: one decimal counter shared by spaces and every content
