@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .. import bodies
+from .. import bodies, words
 from ..bodies import uuid_from
 from ..files import ATTACHMENT_FACTS, MEDIA_TYPES, MIN_SIZES, fact_file_id
 from ..model import Content, Restriction
@@ -28,7 +28,7 @@ class Contents(GeneratorBase):
             day = self.dt(ms).strftime("%B %Y")
             base = "%s %s" % (rng.choice(("Weekly update:", "News:", "Announcing", "Recap:", "Thoughts on",
                                           "Lessons from", "Release notes:")),
-                              "the %s (%s)" % (rng.choice(bodies.THINGS), day))
+                              "the %s (%s)" % (rng.choice(words.THINGS), day))
             taken = titles.setdefault(id(plan), set())
             title, n = base, 2
             while title in taken:
@@ -145,18 +145,18 @@ class Contents(GeneratorBase):
     def attachment_name(self, kind: str, ms: int) -> str:
         rng = self.rng
         stamp = self.dt(ms)
-        thing = rng.choice(bodies.THINGS)
+        thing = rng.choice(words.THINGS)
         slug = thing.replace(" ", "-")
         pick = rng.randrange(4)
         if kind == "png":
             return ("image-%s.png" % stamp.strftime("%Y%m%d-%H%M%S"), "%s-diagram.png" % slug,
                     "Screenshot %s.png" % stamp.strftime("%Y-%m-%d at %H.%M.%S"), "logo.png")[pick]
         if kind == "pdf":
-            return ("%s-%s.pdf" % (slug, rng.choice(bodies.DOC_KINDS).replace(" ", "-")),
+            return ("%s-%s.pdf" % (slug, rng.choice(words.DOC_KINDS).replace(" ", "-")),
                     "Invoice-%d-%04d.pdf" % (stamp.year, rng.randint(1, 9999)), "signed-contract.pdf",
                     "%s.pdf" % thing.capitalize())[pick]
         if kind == "docx":
-            return ("%s %s.docx" % (thing.capitalize(), rng.choice(bodies.DOC_KINDS)),
+            return ("%s %s.docx" % (thing.capitalize(), rng.choice(words.DOC_KINDS)),
                     "Meeting minutes %s.docx" % stamp.date().isoformat(), "%s.docx" % slug,
                     "Draft.docx")[pick]
         if kind == "csv":

@@ -7,7 +7,7 @@ import gc
 import random
 from datetime import datetime, timedelta, timezone
 
-from .. import bodies
+from .. import bodies, words
 from ..bodies import BodyRefs
 from ..files import ATTACHMENT_FACTS, png_dimensions
 from ..model import Label, Property, Version, Workspace
@@ -58,7 +58,7 @@ class _Generator(People, Spaces, Contents):
         self.plan_recent_edits()
         self.materialize()
         self.make_audit()
-        self.ws.planted_facts = [(bodies.planted_facts(self.seed)[i][0], node.item.id)
+        self.ws.planted_facts = [(words.planted_facts(self.seed)[i][0], node.item.id)
                                  for i, node in sorted(self.fact_targets, key=lambda t: t[0])]
         return self.ws
 
@@ -67,7 +67,7 @@ class _Generator(People, Spaces, Contents):
         eligible = [n for n in self.pages + self.blogposts
                     if n.item.type != "folder" and n.item.status == "current" and n.body_kind == "normal"
                     and n.plan.space.status == "current"]
-        facts = bodies.planted_facts(self.seed)
+        facts = words.planted_facts(self.seed)
         targets = rng.sample(eligible, min(len(eligible), len(facts) - ATTACHMENT_FACTS))
         for offset, index in enumerate(range(ATTACHMENT_FACTS, len(facts))):
             node = targets[offset % len(targets)]

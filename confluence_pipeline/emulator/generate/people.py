@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import bodies
+from .. import words
 from ..bodies import uuid_from
 from ..model import AuditRecord, Group, User
 from .base import GeneratorBase
@@ -126,7 +126,7 @@ class People(GeneratorBase):
                     "Pages", (item.title, kind), where)
         for _ in range(max(2, self.scale // 500)):  # pages purged long ago: only the log remembers them
             plan = rng.choice(self.plans)
-            title = "%s %s" % (rng.choice(bodies.THINGS).capitalize(), rng.choice(bodies.DOC_KINDS))
+            title = "%s %s" % (rng.choice(words.THINGS).capitalize(), rng.choice(words.DOC_KINDS))
             add(self.after(plan.ms, 1.0), rng.choice(plan.pool), "Page deleted", "Pages", (title, "Page"),
                 [(plan.space.name, "Space")])
         for node in self.restricted:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import bodies
+from .. import words
 from ..model import Content, Space, SpacePermission
 from .base import GeneratorBase
 from .plan import Node, SpacePlan
@@ -122,20 +122,20 @@ class Spaces(GeneratorBase):
         rng = self.rng
         r = rng.random()
         if folder:
-            title = rng.choice(bodies.FOLDER_NAMES)
+            title = rng.choice(words.FOLDER_NAMES)
         elif r < 0.04:
-            title = rng.choice(bodies.NON_LATIN_TITLES)
+            title = rng.choice(words.NON_LATIN_TITLES)
         elif r < 0.12:
             title = "Meeting notes %s" % self.dt(created_ms).strftime("%Y-%m-%d")
         elif r < 0.2:
-            title = "ADR-%03d: %s the %s" % (rng.randint(1, 400), rng.choice(bodies.VERBS).capitalize(),
-                                             rng.choice(bodies.THINGS))
+            title = "ADR-%03d: %s the %s" % (rng.randint(1, 400), rng.choice(words.VERBS).capitalize(),
+                                             rng.choice(words.THINGS))
         elif r < 0.6:
-            title = "%s %s" % (rng.choice(bodies.THINGS).capitalize(), rng.choice(bodies.DOC_KINDS))
+            title = "%s %s" % (rng.choice(words.THINGS).capitalize(), rng.choice(words.DOC_KINDS))
         elif r < 0.8:
-            title = "%s: %s" % (rng.choice(bodies.THINGS).capitalize(), rng.choice(bodies.HEADINGS).lower())
+            title = "%s: %s" % (rng.choice(words.THINGS).capitalize(), rng.choice(words.HEADINGS).lower())
         else:
-            title = "%s team %s" % (rng.choice(bodies.TEAMS).capitalize(), rng.choice(bodies.DOC_KINDS))
+            title = "%s team %s" % (rng.choice(words.TEAMS).capitalize(), rng.choice(words.DOC_KINDS))
         candidate, n = title, 2
         while candidate in taken:
             candidate = "%s %d" % (title, n)
