@@ -18,8 +18,8 @@ from werkzeug.routing import Map, Rule
 from confluence_pipeline.emulator import api_v1, mutations
 from confluence_pipeline.emulator.api_v1 import search as v1_search
 from confluence_pipeline.emulator.http import ApiError, Ctx, Reply, epoch_ms, render_error
-from confluence_pipeline.emulator.model import (AuditRecord, Clock, Content, Group, Restriction, Site,
-                                                Space, SpacePermission, User, Version, Workspace)
+from confluence_pipeline.emulator.model import (AuditRecord, Clock, Content, Group, Restriction, Site, Space, SpacePermission, User, Version)
+from confluence_pipeline.emulator.workspace import Workspace
 from confluence_pipeline.emulator.routes import ROUTES
 
 NOON = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)

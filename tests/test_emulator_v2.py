@@ -21,8 +21,8 @@ from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.api_v2.listing import PAGE_SORTS
 from confluence_pipeline.emulator.api_v2.viewer import Viewer
 from confluence_pipeline.emulator.http import BadRequest, Ctx, NotFound, Reply, Unauthorized
-from confluence_pipeline.emulator.model import (Content, Group, Label, Property, Restriction, Site, Space,
-                                                SpacePermission, User, Version, Workspace)
+from confluence_pipeline.emulator.model import (Content, Group, Label, Property, Restriction, Site, Space, SpacePermission, User, Version)
+from confluence_pipeline.emulator.workspace import Workspace
 from confluence_pipeline.emulator.routes import ROUTES
 from confluence_pipeline.emulator.serialize_v2 import tiny_link
 from openapi_check import validate_response

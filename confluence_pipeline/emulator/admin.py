@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 from . import mutations
 from .http import ApiError, BadRequest, NotFound, iso
 from .limits import Limits
-from .model import Workspace
+from .workspace import Workspace
 from .oauth import AuthServer
 
 

@@ -35,7 +35,8 @@ from .generate import generate_workspace
 from .http import (ApiError, BadRequest, Ctx, MethodNotAllowed, NotFound, OAuthError, Reply,
                    Unauthorized, epoch_ms, render_error)
 from .limits import Limits, LimitsConfig
-from .model import Clock, User, Workspace
+from .model import Clock, User
+from .workspace import Workspace
 from .oauth import AuthServer, OAuthClient
 from .routes import ROUTES, Route
 from .scopes import check_scopes

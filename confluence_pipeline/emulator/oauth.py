@@ -39,7 +39,8 @@ from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .http import OAuthError, Unauthorized
-from .model import Site, Workspace
+from .model import Site
+from .workspace import Workspace
 from .scopes import KNOWN_SCOPES
 
 AUDIENCE = "api.atlassian.com"

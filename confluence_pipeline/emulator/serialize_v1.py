@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import quote
 
 from .http import epoch_ms, iso
-from .model import AuditRecord, Content, Group, Restriction, Space, User, Version, Workspace
+from .model import AuditRecord, Content, Group, Restriction, Space, User, Version
+from .workspace import Workspace
 from .render import RENDERED
 from .serialize_v2 import (attachment_webui, comment_title, content_webui, download_link, render_body, storage_text,
                            tiny_link)

@@ -22,7 +22,8 @@ from urllib.parse import quote, quote_plus
 
 from .http import epoch_ms, iso
 from .render import render
-from .model import Content, Label, Property, Space, SpacePermission, User, Version, Workspace
+from .model import Content, Label, Property, Space, SpacePermission, User, Version
+from .workspace import Workspace
 
 INCLUDE_LIMIT = 50  # every include-* block returns at most this many items
 

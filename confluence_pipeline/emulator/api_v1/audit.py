@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..http import BadRequest, Ctx, Reply, epoch_ms
-from ..model import AuditRecord, Workspace
+from ..model import AuditRecord
+from ..workspace import Workspace
 from ..routes import route
 from ..serialize_v1 import audit_json
 from .common import offset_page

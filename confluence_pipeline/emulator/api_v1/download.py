@@ -6,7 +6,7 @@ import hashlib
 
 from ..files import attachment_bytes
 from ..http import Ctx, NotFound, Reply, Unauthorized, epoch_ms
-from ..model import Workspace
+from ..workspace import Workspace
 from ..routes import route
 from ..serialize_v1 import CONTEXT
 from ..serialize_v2 import download_link, version_at

@@ -17,19 +17,12 @@ from werkzeug.datastructures import MultiDict
 
 from ..cql import CqlError, CqlQuery, parse_cql
 from ..http import BadRequest, Ctx, Reply, decode_cursor, encode_cursor
-from ..model import CONTENT_TYPES, Content, Workspace
+from ..model import CONTENT_TYPES, Content
+from ..workspace import Workspace
 from ..routes import route
 from ..serialize_v1 import Expand, confcloud_77618_body, parse_expand
-from .common import (
-    SEARCH_DEFAULT_LIMIT,
-    SEARCHABLE_STATUSES,
-    api_path,
-    caller_id,
-    links_json,
-    pairs,
-    self_url,
-    serializer,
-)
+from .common import (SEARCH_DEFAULT_LIMIT, SEARCHABLE_STATUSES, api_path, caller_id, links_json, pairs,
+                     self_url, serializer)
 
 SEARCH_MAX_LIMIT = 250
 SEARCH_BODY_MAX_LIMIT = 50

@@ -22,7 +22,8 @@ from werkzeug.datastructures import MultiDict
 
 from .. import serialize_v2 as ser
 from ..http import BadRequest, Ctx, NotFound, Reply, decode_cursor, encode_cursor, epoch_ms, v2_list
-from ..model import Content, Version, Workspace
+from ..model import Content, Version
+from ..workspace import Workspace
 
 BULK_BODY_FORMATS = ("storage", "atlas_doc_format")
 SINGLE_BODY_FORMATS = ("storage", "atlas_doc_format", "view", "export_view", "anonymous_export_view",

@@ -7,7 +7,8 @@ from typing import Any
 
 from .. import serialize_v2 as ser
 from ..http import BadRequest, Ctx, Reply, decode_cursor, v2_list
-from ..model import Content, Workspace
+from ..model import Content
+from ..workspace import Workspace
 from ..routes import route
 from .listing import (CHILD_SORTS, CONTENT_ORDERS, INVALID_CURSOR, TREE_STATUSES, TREES, SortedView,
                       list_reply, single, sort_param)

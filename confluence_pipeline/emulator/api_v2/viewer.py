@@ -6,7 +6,8 @@ from typing import Iterable
 
 from .. import serialize_v2 as ser
 from ..http import Ctx, NotFound
-from ..model import Content, Space, SpacePermission, User, Workspace
+from ..model import Content, Space, SpacePermission, User
+from ..workspace import Workspace
 from .listing import GenerationCache, numeric_path_id
 
 VISIBILITY = GenerationCache(64)

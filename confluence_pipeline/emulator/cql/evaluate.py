@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from ..model import Content, Workspace
+from ..model import Content
+from ..workspace import Workspace
 from .syntax import (CONTAINS, CURRENT_USER, NEGATIVE_OPS, TREE_TYPES, And, Clause, CqlError, DateFunction,
                      DateLiteral, Increment, Node, Not, Predicate)
 

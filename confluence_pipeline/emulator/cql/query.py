@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from ..model import Content, Workspace
+from ..model import Content
+from ..workspace import Workspace
 from .evaluate import SORT_KEYS, Env, bind_node
 from .syntax import Node, Predicate, ids_of, types_of
 

@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 
 from .. import bodies
 from ..bodies import Pools
-from ..model import Clock, Group, Site, User, Version, Workspace
+from ..model import Clock, Group, Site, User, Version
+from ..workspace import Workspace
 from .plan import Node, SpacePlan
 from .vocabulary import DAY_MS, EPOCH, SPAN_DAYS, VERSION_MESSAGES
 

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from .. import bodies, words
 from ..bodies import BodyRefs
 from ..files import ATTACHMENT_FACTS, png_dimensions
-from ..model import Label, Property, Version, Workspace
+from ..model import Label, Property, Version
+from ..workspace import Workspace
 from .content import Contents
 from .people import People
 from .plan import Node, SpacePlan
