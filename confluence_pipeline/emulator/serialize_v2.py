@@ -8,7 +8,7 @@ on footer comments, four inline-comment property keys, `icon`/`description` null
 lists, `currentActiveAlias`, `edituiv2`, attachment `downloadLink` with `cacheVersion=1`.
 
 The emulator stores storage format only; every other body format is rendered from it by
-render.py.
+render/.
 """
 
 from __future__ import annotations
