@@ -37,7 +37,8 @@ from .http import (ApiError, BadRequest, Ctx, MethodNotAllowed, NotFound, OAuthE
 from .limits import Limits, LimitsConfig
 from .model import Clock, User
 from .workspace import Workspace
-from .oauth import AuthServer, OAuthClient
+from .oauth import AuthServer
+from .oauth_grants import OAuthClient
 from .routes import ROUTES, Route
 from .scopes import check_scopes
 
