@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..http import BadRequest, Ctx, Reply, epoch_ms
 from ..model import AuditRecord
 from ..workspace import Workspace
 from ..routes import route
-from ..serialize_v1 import audit_json
 from .common import offset_page
 
 AUDIT_LIMIT = 1000  # default and silent maximum
@@ -16,6 +17,35 @@ AUDIT_UNIT_NS = {"NANOS": 1, "MICROS": 10**3, "MILLIS": 10**6, "SECONDS": 10**9,
                  "HOURS": 3600 * 10**9, "HALF_DAYS": 43_200 * 10**9, "DAYS": 86_400 * 10**9,
                  "WEEKS": 604_800 * 10**9, "MONTHS": _YEAR_NS // 12, "YEARS": _YEAR_NS,
                  "DECADES": 10 * _YEAR_NS, "CENTURIES": 100 * _YEAR_NS}
+
+
+def audit_json(ws: Workspace, record: AuditRecord) -> dict[str, Any]:
+    user = ws.users.get(record.author_id) if record.author_id else None
+    if user is None:  # the system, as airbyte's sandbox recorded it
+        author: dict[str, Any] = {"type": "user", "displayName": "System", "operations": None,
+                                  "isExternalCollaborator": False, "accountType": "",
+                                  "publicName": "Unknown user", "externalCollaborator": False}
+    else:
+        author = {"type": "user", "displayName": user.display_name, "operations": None,
+                  "accountId": user.account_id, "accountType": user.account_type,
+                  "isExternalCollaborator": user.is_external_collaborator,
+                  "publicName": user.public_name, "externalCollaborator": user.is_external_collaborator,
+                  "isGuest": user.is_external_collaborator}
+    name, object_type = record.affected_object
+    return {
+        "author": author,
+        "remoteAddress": record.remote_address,
+        "creationDate": epoch_ms(record.creation_date),
+        "summary": record.summary,
+        "description": record.description,
+        "category": record.category,
+        "sysAdmin": record.sys_admin,
+        "superAdmin": record.super_admin,
+        "affectedObject": {"name": name, "objectType": object_type},
+        "changedValues": [{"name": n, "oldValue": old, "newValue": new}
+                          for n, old, new in record.changed_values],
+        "associatedObjects": [{"name": n, "objectType": t} for n, t in record.associated_objects],
+    }
 
 
 def _audit_text(ws: Workspace, record: AuditRecord) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 import dataclasses
 import json
 import threading
@@ -20,7 +21,7 @@ from ..http import BadRequest, Ctx, Reply, decode_cursor, encode_cursor
 from ..model import CONTENT_TYPES, Content
 from ..workspace import Workspace
 from ..routes import route
-from ..serialize_v1 import Expand, confcloud_77618_body, parse_expand
+from ..serialize_v1 import Expand, parse_expand
 from .common import (SEARCH_DEFAULT_LIMIT, SEARCHABLE_STATUSES, api_path, caller_id, links_json, pairs,
                      self_url, serializer)
 
@@ -47,6 +48,16 @@ class _Matches:
 _MATCH_CACHE: weakref.WeakKeyDictionary[Workspace, OrderedDict[tuple, _Matches]] = weakref.WeakKeyDictionary()
 _MATCH_CACHE_SIZE = 16
 _match_cache_lock = threading.Lock()
+
+
+def confcloud_77618_body(content_id: str) -> dict[str, Any]:
+    """The 404 Confluence Cloud answers to a content search that expands
+    `ancestors.restrictions...` when an ancestor of a result is trashed or a draft
+    (CONFCLOUD-77618; the body Onyx matches on, errors-observed-collection.json)."""
+    translation = f"No content with id <ContentId{{id={content_id}}}> can be found"
+    return {"statusCode": 404,
+            "data": {"authorized": False, "valid": False, "successful": False,
+                     "errors": [{"message": {"translation": translation}}]}}
 
 
 def _parse_query(ctx: Ctx) -> tuple[str, CqlQuery]:

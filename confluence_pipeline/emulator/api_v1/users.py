@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any, Callable, Sequence
 
-from ..http import BadRequest, Ctx, NotFound, Reply
+from ..http import BadRequest, Ctx, NotFound, Reply, iso
 from ..model import Group, User
 from ..routes import route
-from ..serialize_v1 import CONTEXT
+from ..serialize_v1 import CONTEXT, V1Json
 from .common import SEARCH_DEFAULT_LIMIT, links_json, offset_page, required_param, self_url, serializer
 
 GROUP_LIMIT = 200  # default and maximum of every group listing
@@ -158,6 +159,14 @@ def _user_filter(cql: str) -> Callable[[User], bool]:
         pos = conjunction.end()
 
 
+def _user_search_result(js: V1Json, user: User, now: datetime) -> dict[str, Any]:
+    """One item of `GET /wiki/rest/api/search/user` (the shape Onyx's connector quotes). The
+    emulator keeps no profile times, so it shows `now`."""
+    return {"user": js.user(user.account_id), "title": user.display_name, "excerpt": "",
+            "url": f"/people/{user.account_id}", "breadcrumbs": [], "entityType": "user",
+            "iconCssClass": "aui-icon content-type-profile", "lastModified": iso(now), "score": 0.0}
+
+
 @route("v1", "GET", "/wiki/rest/api/search/user", "searchUser")
 def search_users(ctx: Ctx) -> Reply:
     began = time.perf_counter()
@@ -169,6 +178,6 @@ def search_users(ctx: Ctx) -> Reply:
     js = serializer(ctx)
     now = ctx.ws.clock.now()
     links = envelope.pop("_links")
-    body = {"results": [js.user_search_result(u, now) for u in page], **envelope, "cqlQuery": cql,
+    body = {"results": [_user_search_result(js, u, now) for u in page], **envelope, "cqlQuery": cql,
             "searchDuration": int((time.perf_counter() - began) * 1000), "_links": links}
     return Reply(body, points=2 * len(page))
