@@ -12,7 +12,9 @@ import pytest
 
 from confluence_pipeline.emulator import bodies, words
 from confluence_pipeline.emulator.generate import generate_workspace
-from confluence_pipeline.text.storage import MAX_INPUT_CHARS, Names, convert, convert_html
+from confluence_pipeline.text.blocks import Names
+from confluence_pipeline.text.storage import convert, convert_html
+from confluence_pipeline.text.xhtml import MAX_INPUT_CHARS
 
 REAL = Path(__file__).parent / "recordings" / "real"  # real Confluence Cloud bodies; REAL.md beside it
 ALICE, BOB = "712020:aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa", "5b10ac8d82e05b22cc7d4ef5"

@@ -26,8 +26,9 @@ from typing import Any, Callable
 from ..settings import IndexingFilters
 from ..storage.warehouse import Warehouse
 from ..text.attachments import Extracted, Extractor, Limits
+from ..text.blocks import Names
 from ..text.chunks import chunk_blocks
-from ..text.storage import Names, convert
+from ..text.storage import convert
 
 CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
 BATCH_ITEMS = 200

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .storage import Block, convert_html
+from .blocks import Block
+from .storage import convert_html
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from lxml import etree
 
-from ...text.storage import parse_storage
+from ...text.xhtml import parse_storage
 from .elements import (PANEL_TYPES, SPACES, Context, Names, attr_of, child_of, children_of, link_body,
                        link_target, macro_params, tag_of)
 

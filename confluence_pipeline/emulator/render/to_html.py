@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
-from ...text.storage import parse_storage
+from ...text.xhtml import parse_storage
 from .elements import (Context, Names, attr_of, attrs_html, child_of, children_of, esc, link_body,
                        link_target, macro_params, tag_of)
 
