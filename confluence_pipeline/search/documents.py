@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 from ..settings import IndexingFilters
 from ..storage.warehouse import Warehouse
-from ..text.attachments import Extracted, Extractor, Limits
+from ..text.attachments import Extracted, Limits
+from ..text.extractor import Extractor
 from ..text.blocks import Names
 from ..text.chunks import chunk_blocks
 from ..text.storage import convert

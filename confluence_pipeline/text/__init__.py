@@ -1,6 +1,7 @@
 """Content as text: storage format to Markdown and plain text, attachment text, chunks."""
 
-from .attachments import Extracted, Extractor, Limits, extract
+from .attachments import Extracted, Limits, extract
+from .extractor import Extractor
 from .blocks import Block, Converted, Names
 from .chunks import Chunk, chunk_blocks
 from .storage import convert, convert_html
