@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import serialize_v2 as ser
 from ..http import Ctx, NotFound, Reply
-from ..routes import route
+from ..routes import route, serve
 from .listing import (CONTENT_ORDERS, DATE_SORTS, SortedView, attachment_path_id, content_view, list_reply,
                       single, sort_param, status_param, text_param, version_param)
 from .pages import content_includes
@@ -49,14 +49,9 @@ def _container_attachments(ctx: Ctx, id: str, container_type: str) -> Reply:
     return list_reply(ctx, SortedView.of(found, sort.order), sort, ser.attachment_json, limit)
 
 
-@route("v2", "GET", "/pages/<id>/attachments", "getPageAttachments")
-def get_page_attachments(ctx: Ctx, id: str) -> Reply:
-    return _container_attachments(ctx, id, "page")
-
-
-@route("v2", "GET", "/blogposts/<id>/attachments", "getBlogpostAttachments")
-def get_blogpost_attachments(ctx: Ctx, id: str) -> Reply:
-    return _container_attachments(ctx, id, "blogpost")
+for _type, _path, _operation in (("page", "/pages/<id>/attachments", "getPageAttachments"),
+                                 ("blogpost", "/blogposts/<id>/attachments", "getBlogpostAttachments")):
+    serve("v2", "GET", _path, _operation, _container_attachments, container_type=_type)
 
 
 @route("v2", "GET", "/attachments/<id>", "getAttachmentById")

@@ -7,7 +7,7 @@ from typing import Sequence
 from .. import serialize_v2 as ser
 from ..http import Ctx, NotFound, Reply
 from ..model import Content
-from ..routes import route
+from ..routes import serve
 from .listing import (BULK_BODY_FORMATS, CONTENT_ORDERS, DATE_SORTS, PROPERTY_ORDERS, SINGLE_BODY_FORMATS,
                       SortedView, content_view, include, list_reply, single, sort_param, status_param,
                       version_param)
@@ -29,16 +29,6 @@ def _global_comments(ctx: Ctx, kind: str) -> Reply:
     return list_reply(ctx, view, sort,
                       lambda c: ser.comment_json(ctx.ws, c, shape="global", body_format=body_format), limit,
                       keep=viewer.can_view)
-
-
-@route("v2", "GET", "/footer-comments", "getFooterComments")
-def get_footer_comments(ctx: Ctx) -> Reply:
-    return _global_comments(ctx, "footer")
-
-
-@route("v2", "GET", "/inline-comments", "getInlineComments")
-def get_inline_comments(ctx: Ctx) -> Reply:
-    return _global_comments(ctx, "inline")
 
 
 def _container_comments(ctx: Ctx, id: str, container_type: str, kind: str,
@@ -64,26 +54,6 @@ PAGE_COMMENT_STATUSES = ("current", "archived", "trashed", "deleted", "historica
 BLOGPOST_COMMENT_STATUSES = ("current", "deleted", "trashed", "historical", "draft")
 
 
-@route("v2", "GET", "/pages/<id>/footer-comments", "getPageFooterComments")
-def get_page_footer_comments(ctx: Ctx, id: str) -> Reply:
-    return _container_comments(ctx, id, "page", "footer", PAGE_COMMENT_STATUSES)
-
-
-@route("v2", "GET", "/pages/<id>/inline-comments", "getPageInlineComments")
-def get_page_inline_comments(ctx: Ctx, id: str) -> Reply:
-    return _container_comments(ctx, id, "page", "inline", PAGE_COMMENT_STATUSES)
-
-
-@route("v2", "GET", "/blogposts/<id>/footer-comments", "getBlogPostFooterComments")
-def get_blogpost_footer_comments(ctx: Ctx, id: str) -> Reply:
-    return _container_comments(ctx, id, "blogpost", "footer", BLOGPOST_COMMENT_STATUSES)
-
-
-@route("v2", "GET", "/blogposts/<id>/inline-comments", "getBlogPostInlineComments")
-def get_blogpost_inline_comments(ctx: Ctx, id: str) -> Reply:
-    return _container_comments(ctx, id, "blogpost", "inline", BLOGPOST_COMMENT_STATUSES)
-
-
 def _comment(ctx: Ctx, viewer: Viewer, id: str, kind: str) -> Content:
     item = visible_item(ctx, viewer, id, "comment", "comment")
     if item.comment_kind != kind:
@@ -99,16 +69,6 @@ def _comment_children(ctx: Ctx, id: str, kind: str) -> Reply:
     replies = [c for c in ctx.ws.comments_of(parent.id) if c.status == "current"]
     return list_reply(ctx, SortedView.of(replies, sort.order), sort,
                       lambda c: ser.comment_json(ctx.ws, c, shape="child", body_format=body_format), limit)
-
-
-@route("v2", "GET", "/footer-comments/<id>/children", "getFooterCommentChildren")
-def get_footer_comment_children(ctx: Ctx, id: str) -> Reply:
-    return _comment_children(ctx, id, "footer")
-
-
-@route("v2", "GET", "/inline-comments/<id>/children", "getInlineCommentChildren")
-def get_inline_comment_children(ctx: Ctx, id: str) -> Reply:
-    return _comment_children(ctx, id, "inline")
 
 
 def _comment_by_id(ctx: Ctx, comment_id: str, kind: str) -> Reply:
@@ -136,11 +96,14 @@ def _comment_by_id(ctx: Ctx, comment_id: str, kind: str) -> Reply:
     return single(ctx, body)
 
 
-@route("v2", "GET", "/footer-comments/<comment_id>", "getFooterCommentById")
-def get_footer_comment_by_id(ctx: Ctx, comment_id: str) -> Reply:
-    return _comment_by_id(ctx, comment_id, "footer")
-
-
-@route("v2", "GET", "/inline-comments/<comment_id>", "getInlineCommentById")
-def get_inline_comment_by_id(ctx: Ctx, comment_id: str) -> Reply:
-    return _comment_by_id(ctx, comment_id, "inline")
+_PAGE, _BLOGPOST = ("page", PAGE_COMMENT_STATUSES), ("blogpost", BLOGPOST_COMMENT_STATUSES)
+for _kind, _name in (("footer", "Footer"), ("inline", "Inline")):
+    serve("v2", "GET", f"/{_kind}-comments", f"get{_name}Comments", _global_comments, kind=_kind)
+    for _base, _operation, (_type, _statuses) in (("/pages", f"getPage{_name}Comments", _PAGE),
+                                                  ("/blogposts", f"getBlogPost{_name}Comments", _BLOGPOST)):
+        serve("v2", "GET", f"{_base}/<id>/{_kind}-comments", _operation, _container_comments,
+              container_type=_type, kind=_kind, allowed_statuses=_statuses)
+    serve("v2", "GET", f"/{_kind}-comments/<id>/children", f"get{_name}CommentChildren", _comment_children,
+          kind=_kind)
+    serve("v2", "GET", f"/{_kind}-comments/<comment_id>", f"get{_name}CommentById", _comment_by_id,
+          kind=_kind)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .. import serialize_v2 as ser
 from ..http import Ctx, Reply
 from ..model import Content, Property
-from ..routes import route
+from ..routes import route, serve
 from .listing import (BLOGPOST_SORTS, BULK_BODY_FORMATS, CONTENT_ORDERS, EMPTY_VIEW, LABEL_ORDERS,
                       LABEL_SORTS, PAGE_SORTS, PROPERTY_ORDERS, SINGLE_BODY_FORMATS, TREE_STATUSES,
                       VERSION_ORDERS, Sort, SortedView, content_view, include, list_reply, single, sort_param,
@@ -203,34 +203,19 @@ def _versions_reply(ctx: Ctx, item: Content) -> Reply:
                       lambda v: ser.version_item_json(item, v, body_format), limit)
 
 
-@route("v2", "GET", "/pages/<id>/labels", "getPageLabels")
-def get_page_labels(ctx: Ctx, id: str) -> Reply:
-    return _labels_reply(ctx, visible_by_id(ctx, id, "page"))
+def _of_item(ctx: Ctx, id: str, *, type_: str, reply: Callable[[Ctx, Content], Reply]) -> Reply:
+    return reply(ctx, visible_by_id(ctx, id, type_))
 
 
-@route("v2", "GET", "/blogposts/<id>/labels", "getBlogPostLabels")
-def get_blogpost_labels(ctx: Ctx, id: str) -> Reply:
-    return _labels_reply(ctx, visible_by_id(ctx, id, "blogpost"))
-
-
-@route("v2", "GET", "/pages/<page_id>/properties", "getPageContentProperties")
-def get_page_properties(ctx: Ctx, page_id: str) -> Reply:
-    return _properties_reply(ctx, visible_by_id(ctx, page_id, "page"))
-
-
-@route("v2", "GET", "/blogposts/<blogpost_id>/properties", "getBlogpostContentProperties")
-def get_blogpost_properties(ctx: Ctx, blogpost_id: str) -> Reply:
-    return _properties_reply(ctx, visible_by_id(ctx, blogpost_id, "blogpost"))
-
-
-@route("v2", "GET", "/pages/<id>/versions", "getPageVersions")
-def get_page_versions(ctx: Ctx, id: str) -> Reply:
-    return _versions_reply(ctx, visible_by_id(ctx, id, "page"))
-
-
-@route("v2", "GET", "/blogposts/<id>/versions", "getBlogPostVersions")
-def get_blogpost_versions(ctx: Ctx, id: str) -> Reply:
-    return _versions_reply(ctx, visible_by_id(ctx, id, "blogpost"))
+for _path, _operation, _type, _reply in (
+        ("/pages/<id>/labels", "getPageLabels", "page", _labels_reply),
+        ("/blogposts/<id>/labels", "getBlogPostLabels", "blogpost", _labels_reply),
+        ("/pages/<page_id>/properties", "getPageContentProperties", "page", _properties_reply),
+        ("/blogposts/<blogpost_id>/properties", "getBlogpostContentProperties", "blogpost",
+         _properties_reply),
+        ("/pages/<id>/versions", "getPageVersions", "page", _versions_reply),
+        ("/blogposts/<id>/versions", "getBlogPostVersions", "blogpost", _versions_reply)):
+    serve("v2", "GET", _path, _operation, _of_item, type_=_type, reply=_reply)
 
 
 @route("v2", "GET", "/labels", "getLabels")

@@ -9,7 +9,7 @@ from .. import serialize_v2 as ser
 from ..http import BadRequest, Ctx, Reply, decode_cursor, v2_list
 from ..model import Content
 from ..workspace import Workspace
-from ..routes import route
+from ..routes import route, serve
 from .listing import (CHILD_SORTS, CONTENT_ORDERS, INVALID_CURSOR, TREE_STATUSES, TREES, SortedView,
                       list_reply, single, sort_param)
 from .pages import content_includes
@@ -25,17 +25,6 @@ def _ancestors_reply(ctx: Ctx, id: str, type_: str, *, with_links: bool) -> Repl
     if with_links:
         body["_links"] = {"base": ctx.site_base}
     return Reply(body, points=len(above))
-
-
-@route("v2", "GET", "/pages/<id>/ancestors", "getPageAncestors")
-def get_page_ancestors(ctx: Ctx, id: str) -> Reply:
-    return _ancestors_reply(ctx, id, "page", with_links=True)
-
-
-@route("v2", "GET", "/folders/<id>/ancestors", "getFolderAncestors")
-def get_folder_ancestors(ctx: Ctx, id: str) -> Reply:
-    # The spec's response for folders declares `results` only (no `_links`); nothing real says otherwise.
-    return _ancestors_reply(ctx, id, "folder", with_links=False)
 
 
 @dataclass
@@ -78,16 +67,6 @@ def _descendants_reply(ctx: Ctx, id: str, type_: str) -> Reply:
                    lambda r: {"id": r[0].id, "i": tree.index[r[0].id]})
 
 
-@route("v2", "GET", "/pages/<id>/descendants", "getPageDescendants")
-def get_page_descendants(ctx: Ctx, id: str) -> Reply:
-    return _descendants_reply(ctx, id, "page")
-
-
-@route("v2", "GET", "/folders/<id>/descendants", "getFolderDescendants")
-def get_folder_descendants(ctx: Ctx, id: str) -> Reply:
-    return _descendants_reply(ctx, id, "folder")
-
-
 def _direct_children_reply(ctx: Ctx, id: str, type_: str) -> Reply:
     limit = ctx.limit()
     sort = sort_param(ctx, CONTENT_ORDERS, CHILD_SORTS, "child-position")
@@ -97,14 +76,15 @@ def _direct_children_reply(ctx: Ctx, id: str, type_: str) -> Reply:
     return list_reply(ctx, SortedView.of(kids, sort.order), sort, ser.child_json, limit, keep=viewer.can_view)
 
 
-@route("v2", "GET", "/pages/<id>/direct-children", "getPageDirectChildren")
-def get_page_direct_children(ctx: Ctx, id: str) -> Reply:
-    return _direct_children_reply(ctx, id, "page")
-
-
-@route("v2", "GET", "/folders/<id>/direct-children", "getFolderDirectChildren")
-def get_folder_direct_children(ctx: Ctx, id: str) -> Reply:
-    return _direct_children_reply(ctx, id, "folder")
+# The spec's response for folders' ancestors declares `results` only (no `_links`); nothing real
+# says otherwise.
+for _type, _base, _name, _links in (("page", "/pages", "Page", True),
+                                    ("folder", "/folders", "Folder", False)):
+    serve("v2", "GET", f"{_base}/<id>/ancestors", f"get{_name}Ancestors", _ancestors_reply, type_=_type,
+          with_links=_links)
+    serve("v2", "GET", f"{_base}/<id>/descendants", f"get{_name}Descendants", _descendants_reply, type_=_type)
+    serve("v2", "GET", f"{_base}/<id>/direct-children", f"get{_name}DirectChildren", _direct_children_reply,
+          type_=_type)
 
 
 @route("v2", "GET", "/folders/<id>", "getFolderById")
