@@ -196,41 +196,20 @@ def permission_json(perm: SpacePermission) -> dict[str, Any]:
 # Pages, blog posts, folders
 
 
-def page_json(ws: Workspace, item: Content, *, body_format: str | None, include_version: bool = True,
-              version: Version | None = None) -> dict[str, Any]:
-    """PageBulk / PageSingle (without include blocks); `version` renders a past version."""
+def page_or_blogpost_json(ws: Workspace, item: Content, *, body_format: str | None,
+                          include_version: bool = True, version: Version | None = None) -> dict[str, Any]:
+    """PageBulk / PageSingle, or BlogPostBulk / BlogPostSingle: a page's fields without the tree and
+    the owners (without include blocks); `version` renders a past version."""
     shown = version or item.version
-    out: dict[str, Any] = {
-        "id": item.id,
-        "status": item.status,
-        "title": title_at(item, shown),
-        "spaceId": item.space_id,
-        "parentId": item.parent_id,
-        "parentType": item.parent_type,
-        "position": item.position,
-        "authorId": item.author_id,
-        "ownerId": item.owner_id,
-        "lastOwnerId": None,
-        "createdAt": iso(item.created_at),
-    }
-    if include_version:
-        out["version"] = version_json(shown, item)
-    out["body"] = body_json(body_at(item, shown), body_format, content_id=item.id, ws=ws)
-    out["_links"] = _page_links(ws, item)
-    return out
-
-
-def blogpost_json(ws: Workspace, item: Content, *, body_format: str | None, include_version: bool = True,
-                  version: Version | None = None) -> dict[str, Any]:
-    shown = version or item.version
-    out: dict[str, Any] = {
-        "id": item.id,
-        "status": item.status,
-        "title": title_at(item, shown),
-        "spaceId": item.space_id,
-        "authorId": item.author_id,
-        "createdAt": iso(item.created_at),
-    }
+    page = item.type == "page"
+    out: dict[str, Any] = {"id": item.id, "status": item.status, "title": title_at(item, shown),
+                           "spaceId": item.space_id}
+    if page:
+        out.update(parentId=item.parent_id, parentType=item.parent_type, position=item.position)
+    out["authorId"] = item.author_id
+    if page:
+        out.update(ownerId=item.owner_id, lastOwnerId=None)
+    out["createdAt"] = iso(item.created_at)
     if include_version:
         out["version"] = version_json(shown, item)
     out["body"] = body_json(body_at(item, shown), body_format, content_id=item.id, ws=ws)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import serialize_v2 as ser
@@ -30,73 +31,53 @@ def _space_ids(ctx: Ctx) -> tuple[str, ...] | None:
     return tuple(sorted({str(int(v)) for v in values})) or None
 
 
-@route("v2", "GET", "/pages", "getPages")
-def get_pages(ctx: Ctx) -> Reply:
+@dataclass(frozen=True)
+class _Listing:
+    """What differs between the page and the blog post listings."""
+
+    type: str
+    sorts: Sequence[str]
+    statuses: tuple[str, ...]
+    default_statuses: tuple[str, ...]
+
+
+_PAGES = _Listing("page", PAGE_SORTS, ("current", "archived", "deleted", "trashed"), ("current", "archived"))
+_BLOGPOSTS = _Listing("blogpost", BLOGPOST_SORTS, ("current", "deleted", "trashed"), ("current",))
+
+
+def _content_listing(ctx: Ctx, space_id: str | None = None, *, listing: _Listing) -> Reply:
+    """GET /pages, /blogposts (site-wide) and /spaces/{id}/pages, /spaces/{id}/blogposts."""
     limit = ctx.limit()
-    ids = ctx.list_param("id", max_items=250, integers=True)
-    spaces = _space_ids(ctx)
-    sort = sort_param(ctx, CONTENT_ORDERS, PAGE_SORTS, "id")
-    statuses = status_param(ctx, ("current", "archived", "deleted", "trashed"), ("current", "archived"))
+    pages = listing.type == "page"
+    if space_id is None:
+        ids = ctx.list_param("id", max_items=250, integers=True)
+        spaces = _space_ids(ctx)
+    depth = ctx.enum_param("depth", ("all", "root"), "all") if pages and space_id is not None else "all"
+    sort = sort_param(ctx, CONTENT_ORDERS, listing.sorts, "id")
+    statuses = status_param(ctx, listing.statuses, listing.default_statuses)
     title = text_param(ctx, "title")
     body_format = ctx.enum_param("body-format", BULK_BODY_FORMATS)
-    subtype = ctx.enum_param("subtype", ("live", "page"))
+    subtype = ctx.enum_param("subtype", ("live", "page")) if pages and space_id is None else None
     viewer = Viewer(ctx.ws, ctx.user)
-    match = (("title", title),) if title is not None else ()
-    if subtype == "live":
+    match: tuple[tuple[str, Any], ...] = (("title", title),) if title is not None else ()
+    if space_id is not None:
+        space = visible_space(ctx, viewer, space_id)
+        if depth == "root":
+            match += (("parent_id", None),)
+        view = content_view(ctx.ws, listing.type, sort.field, statuses=statuses, spaces=(space.id,),
+                            match=match)
+    elif subtype == "live":
         view = EMPTY_VIEW
     else:
-        view = _listing_view(ctx, "page", sort, statuses, ids=ids, spaces=spaces, match=match)
-    return list_reply(ctx, view, sort, lambda c: ser.page_json(ctx.ws, c, body_format=body_format), limit,
-                      keep=viewer.can_view)
+        view = _listing_view(ctx, listing.type, sort, statuses, ids=ids, spaces=spaces, match=match)
+    return list_reply(ctx, view, sort, lambda c: ser.page_or_blogpost_json(ctx.ws, c, body_format=body_format),
+                      limit, keep=viewer.can_view)
 
 
-@route("v2", "GET", "/spaces/<id>/pages", "getPagesInSpace")
-def get_pages_in_space(ctx: Ctx, id: str) -> Reply:
-    limit = ctx.limit()
-    depth = ctx.enum_param("depth", ("all", "root"), "all")
-    sort = sort_param(ctx, CONTENT_ORDERS, PAGE_SORTS, "id")
-    statuses = status_param(ctx, ("current", "archived", "deleted", "trashed"), ("current", "archived"))
-    title = text_param(ctx, "title")
-    body_format = ctx.enum_param("body-format", BULK_BODY_FORMATS)
-    viewer = Viewer(ctx.ws, ctx.user)
-    space = visible_space(ctx, viewer, id)
-    match: tuple[tuple[str, Any], ...] = (("title", title),) if title is not None else ()
-    if depth == "root":
-        match += (("parent_id", None),)
-    view = content_view(ctx.ws, "page", sort.field, statuses=statuses, spaces=(space.id,), match=match)
-    return list_reply(ctx, view, sort, lambda c: ser.page_json(ctx.ws, c, body_format=body_format), limit,
-                      keep=viewer.can_view)
-
-
-@route("v2", "GET", "/blogposts", "getBlogPosts")
-def get_blogposts(ctx: Ctx) -> Reply:
-    limit = ctx.limit()
-    ids = ctx.list_param("id", max_items=250, integers=True)
-    spaces = _space_ids(ctx)
-    sort = sort_param(ctx, CONTENT_ORDERS, BLOGPOST_SORTS, "id")
-    statuses = status_param(ctx, ("current", "deleted", "trashed"), ("current",))
-    title = text_param(ctx, "title")
-    body_format = ctx.enum_param("body-format", BULK_BODY_FORMATS)
-    viewer = Viewer(ctx.ws, ctx.user)
-    match = (("title", title),) if title is not None else ()
-    view = _listing_view(ctx, "blogpost", sort, statuses, ids=ids, spaces=spaces, match=match)
-    return list_reply(ctx, view, sort, lambda c: ser.blogpost_json(ctx.ws, c, body_format=body_format), limit,
-                      keep=viewer.can_view)
-
-
-@route("v2", "GET", "/spaces/<id>/blogposts", "getBlogPostsInSpace")
-def get_blogposts_in_space(ctx: Ctx, id: str) -> Reply:
-    limit = ctx.limit()
-    sort = sort_param(ctx, CONTENT_ORDERS, BLOGPOST_SORTS, "id")
-    statuses = status_param(ctx, ("current", "deleted", "trashed"), ("current",))
-    title = text_param(ctx, "title")
-    body_format = ctx.enum_param("body-format", BULK_BODY_FORMATS)
-    viewer = Viewer(ctx.ws, ctx.user)
-    space = visible_space(ctx, viewer, id)
-    match = (("title", title),) if title is not None else ()
-    view = content_view(ctx.ws, "blogpost", sort.field, statuses=statuses, spaces=(space.id,), match=match)
-    return list_reply(ctx, view, sort, lambda c: ser.blogpost_json(ctx.ws, c, body_format=body_format), limit,
-                      keep=viewer.can_view)
+serve("v2", "GET", "/pages", "getPages", _content_listing, listing=_PAGES)
+serve("v2", "GET", "/spaces/<id>/pages", "getPagesInSpace", _content_listing, listing=_PAGES)
+serve("v2", "GET", "/blogposts", "getBlogPosts", _content_listing, listing=_BLOGPOSTS)
+serve("v2", "GET", "/spaces/<id>/blogposts", "getBlogPostsInSpace", _content_listing, listing=_BLOGPOSTS)
 
 
 def properties_path(item: Content, api_path: str) -> str:
@@ -156,8 +137,8 @@ def _get_page_or_blogpost(ctx: Ctx, id: str, type_: str, default_statuses: tuple
     viewer = Viewer(ctx.ws, ctx.user)
     item = visible_item(ctx, viewer, id, type_, type_, statuses)
     version = version_param(ctx, item)
-    render = ser.page_json if type_ == "page" else ser.blogpost_json
-    body = render(ctx.ws, item, body_format=body_format, include_version=include_version, version=version)
+    body = ser.page_or_blogpost_json(ctx.ws, item, body_format=body_format, include_version=include_version,
+                                     version=version)
     kind = "pages" if type_ == "page" else "blogposts"
     content_includes(ctx, viewer, item, body, f"/{kind}/{item.id}", flags, body_format)
     return single(ctx, body)

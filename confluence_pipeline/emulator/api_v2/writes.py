@@ -74,7 +74,7 @@ def create_page(ctx: Ctx) -> Reply:
                             status=status)
     if root_level and item.parent_id is not None:
         ctx.ws.reindex(item, _to_space_root)
-    return single(ctx, ser.page_json(ctx.ws, item, body_format="storage"))
+    return single(ctx, ser.page_or_blogpost_json(ctx.ws, item, body_format="storage"))
 
 
 def _to_space_root(item: Content) -> None:
