@@ -70,8 +70,9 @@ def _content_listing(ctx: Ctx, space_id: str | None = None, *, listing: _Listing
         view = EMPTY_VIEW
     else:
         view = _listing_view(ctx, listing.type, sort, statuses, ids=ids, spaces=spaces, match=match)
-    return list_reply(ctx, view, sort, lambda c: ser.page_or_blogpost_json(ctx.ws, c, body_format=body_format),
-                      limit, keep=viewer.can_view)
+    to_json = ser.page_or_blogpost_json
+    return list_reply(ctx, view, sort, lambda c: to_json(ctx.ws, c, body_format=body_format), limit,
+                      keep=viewer.can_view)
 
 
 serve("v2", "GET", "/pages", "getPages", _content_listing, listing=_PAGES)
