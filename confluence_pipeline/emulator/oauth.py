@@ -85,12 +85,9 @@ class AuthServer:
     # -- /authorize --------------------------------------------------------------------------
     def authorize(self, params: Mapping[str, str]) -> Response:
         """GET /authorize: the consent page, or a redirect to the callback."""
-        try:
-            request = self._parse_authorize(params)
-        except PageError as err:
-            return _error_page(str(err))
-        except RedirectError as err:
-            return _redirect(self.client.redirect_uri, _error_params(err, params.get("state", "")))
+        request = self._authorize_request(params)
+        if not isinstance(request, AuthRequest):
+            return request
         if self.auto_consent:
             with self._lock:
                 code = self._new_code(request, [site.cloud_id for site in self.sites])
@@ -99,12 +96,9 @@ class AuthServer:
 
     def consent(self, form: Mapping[str, str]) -> Response:
         """POST /authorize/consent: the user's Accept or Cancel on the consent page."""
-        try:
-            request = self._parse_authorize(form)
-        except PageError as err:
-            return _error_page(str(err))
-        except RedirectError as err:
-            return _redirect(self.client.redirect_uri, _error_params(err, form.get("state", "")))
+        request = self._authorize_request(form)
+        if not isinstance(request, AuthRequest):
+            return request
         action = form.get("action", "")
         if action == "cancel":
             return _redirect(request.redirect_uri, {"error": "access_denied",
@@ -119,6 +113,16 @@ class AuthServer:
         with self._lock:
             code = self._new_code(request, [cloud_id])
         return _redirect(request.redirect_uri, {"code": code, "state": request.state})
+
+    def _authorize_request(self, params: Mapping[str, str]) -> AuthRequest | Response:
+        """The validated request, or the answer to an invalid one: an error page when the callback
+        itself is in doubt, else a redirect to the callback with the error."""
+        try:
+            return self._parse_authorize(params)
+        except PageError as err:
+            return _error_page(str(err))
+        except RedirectError as err:
+            return _redirect(self.client.redirect_uri, _error_params(err, params.get("state", "")))
 
     def _parse_authorize(self, params: Mapping[str, str]) -> AuthRequest:
         client_id = params.get("client_id", "")

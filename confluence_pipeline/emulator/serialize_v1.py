@@ -352,20 +352,16 @@ class V1Json:
         rule = item.restrictions.get(op) or Restriction()
         lists: dict[str, Any] = {}
         unexpanded: dict[str, str] = {}
-        if users:
-            ids = rule.user_ids[start:start + limit]
-            lists["user"] = {"results": [self.user(u) for u in ids], "start": start, "limit": limit,
-                             "size": len(ids)}
-            self.principals += len(ids)
-        else:
-            unexpanded["user"] = ""
-        if groups:
-            known = [self.ws.groups[g] for g in rule.group_ids if g in self.ws.groups][start:start + limit]
-            lists["group"] = {"results": [self.group(g) for g in known], "start": start, "limit": limit,
-                              "size": len(known)}
-            self.principals += len(known)
-        else:
-            unexpanded["group"] = ""
+        known_groups = [self.ws.groups[g] for g in rule.group_ids if g in self.ws.groups]
+        for kind, expanded, principals, to_json in (("user", users, rule.user_ids, self.user),
+                                                    ("group", groups, known_groups, self.group)):
+            if not expanded:
+                unexpanded[kind] = ""
+                continue
+            page = principals[start:start + limit]
+            lists[kind] = {"results": [to_json(p) for p in page], "start": start, "limit": limit,
+                           "size": len(page)}
+            self.principals += len(page)
         if unexpanded:
             lists["_expandable"] = unexpanded
         out: dict[str, Any] = {"operation": op, "restrictions": lists}

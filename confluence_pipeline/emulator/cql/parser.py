@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from .query import CqlQuery
 from .syntax import (CONTAINS, CURRENT_USER, DATE_FUNCTION_NAMES, DATE_FUNCTIONS, DATE_LITERAL, FIELDS,
@@ -64,18 +65,18 @@ class _Parser:
         return CqlQuery(self.cql, where, order)
 
     def parse_or(self) -> Node:
-        children = [self.parse_and()]
-        while self.at_word("or"):
-            self.take()
-            children.append(self.parse_and())
-        return children[0] if len(children) == 1 else Or(tuple(children))
+        return self.parse_joined("or", self.parse_and, Or)
 
     def parse_and(self) -> Node:
-        children = [self.parse_unary()]
-        while self.at_word("and"):
+        return self.parse_joined("and", self.parse_unary, And)
+
+    def parse_joined(self, word: str, parse_operand: Callable[[], Node], join: type[And] | type[Or]) -> Node:
+        """Operands separated by `word`: one operand alone, or all of them joined."""
+        children = [parse_operand()]
+        while self.at_word(word):
             self.take()
-            children.append(self.parse_unary())
-        return children[0] if len(children) == 1 else And(tuple(children))
+            children.append(parse_operand())
+        return children[0] if len(children) == 1 else join(tuple(children))
 
     def parse_unary(self) -> Node:
         if self.at_word("not"):

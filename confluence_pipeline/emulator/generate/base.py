@@ -20,6 +20,16 @@ def derived_uuid(text: str) -> str:
     return "%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:32])
 
 
+def unique_name(name: str, taken: set[str], numbered: str) -> str:
+    """`name`, or the first of `numbered % (name, 2)`, `... 3` not yet in `taken`; then taken."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate = numbered % (name, n)
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
 class GeneratorBase:
     """The generator's state and the time helpers every part of it uses."""
 

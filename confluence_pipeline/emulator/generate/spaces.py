@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import words
 from ..model import Content, Space, SpacePermission
-from .base import GeneratorBase
+from .base import GeneratorBase, unique_name
 from .plan import Node, SpacePlan
 from .vocabulary import (ADMIN_OPERATIONS, CHAIN, CHAIN_FOLDER, DAY_MS, LABEL_NAMES, MEMBER_OPERATIONS,
                          OWNER_OPERATIONS, READER_OPERATIONS, SPACE_NAMES, SPAN_DAYS)
@@ -56,12 +56,7 @@ class Spaces(GeneratorBase):
     def space_key(self, name: str, taken: set[str]) -> str:
         words = [w for w in name.upper().split() if w.isalpha()]
         key = "".join(w[0] for w in words) if len(words) > 1 else words[0][:4]
-        candidate, n = key, 2
-        while candidate in taken:
-            candidate = "%s%d" % (key, n)
-            n += 1
-        taken.add(candidate)
-        return candidate
+        return unique_name(key, taken, "%s%d")
 
     def add_space_plan(self, key: str, name: str, type_: str, status: str, access: str, created: int,
                        n_pages: int, owner: str | None = None) -> None:
@@ -136,12 +131,7 @@ class Spaces(GeneratorBase):
             title = "%s: %s" % (rng.choice(words.THINGS).capitalize(), rng.choice(words.HEADINGS).lower())
         else:
             title = "%s team %s" % (rng.choice(words.TEAMS).capitalize(), rng.choice(words.DOC_KINDS))
-        candidate, n = title, 2
-        while candidate in taken:
-            candidate = "%s %d" % (title, n)
-            n += 1
-        taken.add(candidate)
-        return candidate
+        return unique_name(title, taken, "%s %d")
 
     def plan_tree(self, plan: SpacePlan) -> None:
         rng = self.rng
