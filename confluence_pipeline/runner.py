@@ -65,10 +65,33 @@ def ensure_demo_emulator(port: int = DEMO_PORT, log_dir: Path | None = None) -> 
                        "if another program uses the port, set CONFLUENCE_DEMO_PORT to a free one")
 
 
+# A Dagster home the CLI finds without a dagster.yaml gets this one: Dagster's defaults (SQLite)
+# plus deploy/dagster.yaml's run queue, so that `dagster dev` on the same home keeps one run per
+# kind and site in progress, whatever launched it (confluence_pipeline/run_queue.py).
+LOCAL_INSTANCE = """\
+# Written by confluence-pipeline: Dagster's defaults (SQLite in this folder) and the run queue of
+# deploy/dagster.yaml. Edit it freely; the CLI never overwrites it.
+run_coordinator:
+  module: confluence_pipeline.run_queue
+  class: ConfluenceRunCoordinator
+concurrency:
+  runs:
+    max_concurrent_runs: 10
+    tag_concurrency_limits:
+      - key: confluence_pipeline/sync
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+
+
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME (default <data dir>/dagster_home), created if missing."""
+    """The instance in DAGSTER_HOME (default <data dir>/dagster_home), created if missing, with the
+    run queue of LOCAL_INSTANCE where the home has no dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path(settings.data_dir) / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(LOCAL_INSTANCE)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 

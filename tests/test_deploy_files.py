@@ -85,3 +85,13 @@ def test_helm_values_launch_runs_on_kubernetes_with_the_settings_the_code_reads(
     assert [(lim["key"], lim["limit"]) for lim in custom["config"]["tag_concurrency_limits"]] == [(SYNC_TAG, 1)]
     for process in ("dagsterWebserver", "dagsterDaemon"):
         assert values[process]["image"]["repository"] == deployment["image"]["repository"]
+
+
+def test_the_cli_home_queues_runs_as_the_deployment_does():
+    """The dagster.yaml the CLI writes into a home without one has deploy/dagster.yaml's queue."""
+    from confluence_pipeline.runner import LOCAL_INSTANCE
+
+    local, deploy = yaml.safe_load(LOCAL_INSTANCE), load("dagster.yaml")
+    assert set(local) == {"run_coordinator", "concurrency"}  # Dagster's defaults otherwise (SQLite)
+    assert local["run_coordinator"] == deploy["run_coordinator"]
+    assert local["concurrency"]["runs"] == {k: v for k, v in deploy["concurrency"]["runs"].items()}
