@@ -6,7 +6,7 @@ asset graph (Materialize, a backfill from the partitions dialog, Checks -> Execu
 Dagster's implicit job `__ASSET_JOB`, whose name and tags Dagster fixes, so it would carry none.
 `ConfluenceRunCoordinator` is Dagster's `QueuedRunCoordinator` that, when such a run is submitted,
 gives it the tags of the site's job that syncs the same assets (the job holding most of them;
-`incremental_sync` on a tie) and a `confluence_pipeline/job` tag saying what the run does. The
+the one with fewer assets on a tie) and a `confluence_pipeline/job` tag saying what the run does. The
 limit then holds whatever launched the run, per site (the tag's value names the site).
 
 Configure it in the instance's dagster.yaml (the webserver and the daemon both submit runs, so
@@ -49,17 +49,16 @@ def queue_tags(run: DagsterRun, repository: RemoteRepository) -> Mapping[str, st
         return {}
     keys = set(run.asset_selection or ()) | {check.asset_key for check in run.asset_check_selection or ()}
     jobs = {name for key in keys if (node := repository.get_asset_node_snap(key)) for name in node.job_names}
-    best: tuple[int, str, Mapping[str, str]] | None = None
+    candidates = []
     for name in sorted(jobs):
         tags = repository.get_full_job(name).tags
-        if SYNC_TAG not in tags:
-            continue
-        covered = len(keys & set(repository.get_asset_keys_in_job(name)))
-        if best is None or covered > best[0]:
-            best = (covered, name, tags)
-    if best is None:
+        if SYNC_TAG in tags:
+            in_job = set(repository.get_asset_keys_in_job(name))
+            # most of the run's assets, then the narrowest job (content_reconciliation alone: reconciliation)
+            candidates.append((-len(keys & in_job), len(in_job), name, tags))
+    if not candidates:
         return {}
-    _, job, tags = best
+    _, _, job, tags = min(candidates, key=lambda c: c[:3])
     found = {key: value for key, value in tags.items() if key.startswith("confluence_pipeline/")}
     if run.job_name.startswith("__"):  # Dagster's implicit asset job: say what it does
         found[JOB_TAG] = _described(run, keys, job)
