@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import webbrowser
 from datetime import date, datetime, timezone
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from .access_cli import add_access_parser
+from .settings import SITE_HELP
 from .emulator import app as emulator_app
 from .search_cli import add_search_parser
 
@@ -51,10 +56,23 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
     from .defs.resources import ConfluenceResource, confluence_resource_from_settings
     from .runner import (catch_up_range, clear_dead_runs, ensure_demo_emulator, failed_steps, instance_for,
                          materialize_all, summary, window_range)
-    from .settings import load_settings
+    from .defs.site import BUNDLED, Site
+    from .settings import SettingsError, load_settings
 
-    settings = load_settings()
-    if demo:
+    site, site_defs = BUNDLED, None
+    try:
+        if getattr(args, "site", None):
+            from .component import site_component, site_definitions
+
+            component = site_component(args.site)
+            site, site_defs, settings = Site(args.site), site_definitions(component), component.settings()
+        else:
+            settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if site_defs is not None:
+        confluence = None  # the site's own resources (defs.yaml: auth)
+    elif demo:
         url = ensure_demo_emulator()
         print(f"Demo: the bundled emulator serves a generated site at {url} (no credentials needed).", flush=True)
         confluence = ConfluenceResource(mode="api_token", site_url=url, email=emulator_app.DEFAULT_EMAIL,
@@ -70,15 +88,17 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
         print(line, flush=True)
     start, end = getattr(args, "from_", None), getattr(args, "to", None)
     if start is None and end is None:
-        first, last = catch_up_range(settings, instance)
+        first, last = catch_up_range(settings, instance, site_defs)
         scope = "windows since the last sync"
     else:
         first, last = window_range(settings, start, end)
         scope = "windows"
-    print(f"Materializing every asset over {scope} {first}..{last} (job incremental_sync; Dagster home "
-          f"{instance.root_directory})", flush=True)
+    print(f"Materializing every asset over {scope} {first}..{last} (job {site.named('incremental_sync')}; "
+          f"Dagster home {instance.root_directory})", flush=True)
     results = materialize_all(first, last, instance=instance, reconcile=demo or args.reconcile,
-                              resources={"confluence": confluence, "pipeline": PipelineResource()})
+                              resources=None if site_defs is not None else {"confluence": confluence,
+                                                                            "pipeline": PipelineResource()},
+                              site_definitions=site_defs, site=site)
     print()
     failed = [line for result in results for line in failed_steps(result)]
     for result in results:
@@ -100,7 +120,26 @@ def _auth(args: argparse.Namespace) -> int:
     from .settings import load_settings
 
     settings = load_settings()
-    store = TokenStore(settings.auth.token_file)
+    auth = settings.auth
+    if getattr(args, "site", None):  # that site's app and token store (defs.yaml: auth)
+        from .component import site_component
+        from .settings import SettingsError
+
+        try:
+            site = site_component(args.site).auth
+        except SettingsError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        if site.mode != "oauth":
+            raise SystemExit(f"error: site {args.site} signs in with an API token (auth.mode: {site.mode}): "
+                             "auth is for OAuth sites (auth.mode: oauth, auth.client_id, auth.token_file)")
+        if args.auth_command == "login" and not os.environ.get(site.client_secret_env):
+            raise SystemExit(f"error: site {args.site}: set {site.client_secret_env} (auth.client_secret_env) to the "
+                             "app's client secret")
+        auth = auth.model_copy(update={
+            "mode": "oauth", "client_id": site.client_id, "token_file": Path(site.token_file),
+            "site_url": site.site_url or None, "auth_url": site.auth_url, "api_url": site.api_url,
+            "client_secret": SecretStr(os.environ.get(site.client_secret_env, ""))})
+    store = TokenStore(auth.token_file)
     if args.auth_command == "status":
         info = oauth_login.status(store)
         for key, value in info.items():
@@ -109,14 +148,14 @@ def _auth(args: argparse.Namespace) -> int:
     if args.auth_command == "logout":
         print("Tokens forgotten." if oauth_login.logout(store) else "No tokens were stored.")
         return 0
-    if settings.auth.mode != "oauth":
+    if auth.mode != "oauth":
         raise SystemExit("auth login is for OAuth 2.0 (3LO): set CONFLUENCE_CLIENT_ID and CONFLUENCE_CLIENT_SECRET "
                          "(and CONFLUENCE_REDIRECT_URI if the app's callback is not http://127.0.0.1:8976/callback)")
-    app = OAuthApp(settings.auth.client_id or "", settings.auth.client_secret.get_secret_value(),
-                   redirect_uri=settings.auth.redirect_uri, auth_url=settings.auth.auth_url,
-                   api_url=settings.auth.api_url)
     try:
-        oauth_login.login(app, store, site_url=settings.auth.site_url,
+        secret = auth.client_secret.get_secret_value() if auth.client_secret else ""
+        app = OAuthApp(auth.client_id or "", secret, redirect_uri=auth.redirect_uri,
+                       auth_url=auth.auth_url, api_url=auth.api_url)
+        oauth_login.login(app, store, site_url=auth.site_url,
                           browser=None if args.no_browser else webbrowser.open)
     except ConfluenceError as exc:
         raise SystemExit(str(exc)) from None
@@ -127,11 +166,11 @@ def _query(args: argparse.Namespace) -> int:
     import duckdb
 
     from .readers import ALLOW_EXTERNAL_FLAG, check_sandboxed, connect
-    from .settings import SettingsError
+    from .settings import SettingsError, settings_for
     from .storage.lake import LakeError
 
     try:
-        with connect(as_of=args.as_of, sandboxed=not args.allow_external) as con:
+        with connect(as_of=args.as_of, sandboxed=not args.allow_external, settings=settings_for(args.site)) as con:
             if not args.allow_external:
                 check_sandboxed(con, args.sql)
             relation = con.sql(args.sql)
@@ -154,12 +193,12 @@ def _changes(args: argparse.Namespace) -> int:
     import json
 
     from .readers import changes
-    from .settings import SettingsError
+    from .settings import SettingsError, settings_for
     from .storage.lake import LakeError
 
     counts: dict[tuple[str, str], int] = {}
     try:
-        for change in changes(args.since, args.until, tables=args.table or None):
+        for change in changes(args.since, args.until, tables=args.table or None, settings=settings_for(args.site)):
             counts[change.table, change.change] = counts.get((change.table, change.change), 0) + 1
             if args.json:
                 print(json.dumps(change.to_json(), default=str, ensure_ascii=False))
@@ -177,11 +216,11 @@ def _changes(args: argparse.Namespace) -> int:
 
 def _snapshots(args: argparse.Namespace) -> int:
     from .readers import snapshots
-    from .settings import SettingsError
+    from .settings import SettingsError, settings_for
     from .storage.lake import LakeError
 
     try:
-        rows = snapshots(limit=args.limit)
+        rows = snapshots(limit=args.limit, settings=settings_for(args.site))
     except (LakeError, SettingsError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"{'snapshot':>8}  {'time (UTC)':<19}  {'written by':<22} {'run':<10} changes")
@@ -195,12 +234,12 @@ def _snapshots(args: argparse.Namespace) -> int:
 def _maintain(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from .settings import SettingsError, load_settings
+    from .settings import SettingsError, settings_for
     from .storage.lake import LakeError
     from .storage.maintenance import maintain
 
     try:
-        settings = load_settings()
+        settings = settings_for(args.site)
         report = maintain(settings.lake, retention=timedelta(days=args.retention_days or settings.storage.retention_days),
                           orphan_grace=timedelta(minutes=args.orphan_grace_minutes))
     except (LakeError, SettingsError) as exc:
@@ -257,14 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--to", type=date.fromisoformat, help="last window, YYYY-MM-DD (default: today)")
     sync.add_argument("--reconcile", action="store_true",
                       help="also list every id to find purges and restriction-only changes (the daily job does it)")
+    sync.add_argument("--site", metavar="NAME", help=SITE_HELP.replace("whose lake to read", "to sync"))
     sync.set_defaults(func=lambda a: _run_sync(a, demo=False))
 
     auth = sub.add_parser("auth", help="OAuth 2.0 (3LO): log in, show or forget the stored tokens")
     auth_sub = auth.add_subparsers(dest="auth_command", required=True)
     login = auth_sub.add_parser("login", help="authorize the app in a browser and store the tokens")
     login.add_argument("--no-browser", action="store_true", help="only print the address to open")
-    auth_sub.add_parser("status", help="site, cloud id, scopes and expiry (never a token)")
-    auth_sub.add_parser("logout", help="forget the stored tokens")
+    status = auth_sub.add_parser("status", help="site, cloud id, scopes and expiry (never a token)")
+    logout = auth_sub.add_parser("logout", help="forget the stored tokens")
+    for command in (login, status, logout):
+        command.add_argument("--site", metavar="NAME",
+                             help="the ConfluenceComponent instance (its name) whose app and token store to use "
+                                  "(auth.client_id, auth.client_secret_env, auth.token_file in its defs.yaml)")
     auth.set_defaults(func=_auth)
 
     query = sub.add_parser("query", help="run SQL on the synced copy (read-only; never waits for a sync)")
@@ -275,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--allow-external", action="store_true",
                        help="let the SQL read and write other files, use the network and install extensions "
                             "(COPY ... TO, read_csv, INSTALL); off by default")
+    query.add_argument("--site", metavar="NAME", help=SITE_HELP)
     query.set_defaults(func=_query)
 
     changes = sub.add_parser("changes", help="rows inserted, updated and deleted since a snapshot or time")
@@ -283,10 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--table", action="append", help="only this table (repeatable)")
     changes.add_argument("--json", action="store_true", help="one JSON object per changed row")
     changes.add_argument("--max-rows", type=int, default=20, help="rows listed per table and kind (text output)")
+    changes.add_argument("--site", metavar="NAME", help=SITE_HELP)
     changes.set_defaults(func=_changes)
 
     history = sub.add_parser("snapshots", help="the lake's snapshots: when, written by which asset and run")
     history.add_argument("--limit", type=int, default=30)
+    history.add_argument("--site", metavar="NAME", help=SITE_HELP)
     history.set_defaults(func=_snapshots)
 
     maintain = sub.add_parser("maintain", help="compact the lake, expire old snapshots, delete orphaned files "
@@ -294,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     maintain.add_argument("--retention-days", type=int, help="default: storage.retention_days (30)")
     maintain.add_argument("--orphan-grace-minutes", type=int, default=60,
                           help="unknown files younger than this may be a running sync's and are kept")
+    maintain.add_argument("--site", metavar="NAME", help=SITE_HELP.replace("whose lake to read", "whose lake to maintain"))
     maintain.set_defaults(func=_maintain)
 
     add_access_parser(sub)

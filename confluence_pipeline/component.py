@@ -244,9 +244,19 @@ def bundled_definitions(executor: Any = None) -> dg.Definitions:
 
 
 def site_settings(name: str, root: Path | None = None) -> Settings:
-    """The settings of the ConfluenceComponent instance called `name`, found in the `defs.yaml`
-    files under `root` (default: the current folder, the project's root where `dg` runs too):
-    what `--site` picks the lake with."""
+    """The settings of the ConfluenceComponent instance called `name` (`site_component`): what
+    `--site` picks the lake with."""
+    return site_component(name, root).settings()
+
+
+def site_definitions(component: "ConfluenceComponent") -> dg.Definitions:
+    """What the site defines, as `dg` loads it (for `sync --site`)."""
+    return component.build_defs(None)  # type: ignore[arg-type]  # build_defs reads no context
+
+
+def site_component(name: str, root: Path | None = None) -> "ConfluenceComponent":
+    """The ConfluenceComponent instance called `name`, found in the `defs.yaml` files under `root`
+    (default: the current folder, the project's root where `dg` runs too)."""
     root = root or Path.cwd()
     names = []
     for folder, subfolders, files in os.walk(root):
@@ -261,10 +271,16 @@ def site_settings(name: str, root: Path | None = None) -> Settings:
             names.append(str(attributes.get("name")))
             if attributes.get("name") == name:
                 try:
-                    return ConfluenceComponent.resolve_from_yaml(yaml.safe_dump(attributes)).settings()
+                    return ConfluenceComponent.resolve_from_yaml(yaml.safe_dump(attributes))
                 except (ResolutionException, ValidationError, ValueError) as exc:
                     raise SettingsError(f"--site {name}: {Path(folder) / 'defs.yaml'} does not load: "
-                                        f"{str(exc).strip().splitlines()[-1]}") from None
+                                        f"{_last_line(exc)}") from None
     raise SettingsError(f"--site {name}: no ConfluenceComponent called {name!r} in the defs.yaml files under {root} "
                         f"({'sites found: ' + ', '.join(sorted(names)) if names else 'none found'}); run the command "
                         "from the Dagster project's root, or leave --site out for the single-site setup")
+
+
+def _last_line(exc: Exception) -> str:
+    """The line of a resolution or validation error that says what is wrong (not pydantic's link)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "errors.pydantic.dev" not in line]
+    return " ".join(lines[-2:]) if lines else type(exc).__name__

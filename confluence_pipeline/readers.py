@@ -31,18 +31,19 @@ WRITE_TIME_COLUMNS = frozenset({"synced_at", "built_at", "indexed_at", "read_at"
 CHANGE_TABLES = tuple(name for name in TABLES if name != "sync_state")
 
 
-def _settings(data_dir: str | Path | None) -> Settings:
-    settings = load_settings()
+def _settings(data_dir: str | Path | None, settings: Settings | None = None) -> Settings:
+    settings = settings or load_settings()
     return settings.model_copy(update={"data_dir": Path(data_dir)}) if data_dir else settings
 
 
 def connect(data_dir: str | Path | None = None, *, as_of: int | str | datetime | None = None,
-            sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+            sandboxed: bool = False, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only DuckDB connection with every table in its default schema. `as_of`: a snapshot
     id, or a time (the copy as the last snapshot at or before it left it). Settings as the CLI's
     (confluence.yaml and the environment); `data_dir` overrides where the lake is. `sandboxed`:
-    no file but the lake's, no network, no extension installs (see `sandbox`)."""
-    lake = _settings(data_dir).lake
+    no file but the lake's, no network, no extension installs (see `sandbox`). `settings`: another
+    site's (`--site`), instead of confluence.yaml and the environment."""
+    lake = _settings(data_dir, settings).lake
     con = open_lake(lake, read_only=True, as_of=as_of)
     if sandboxed:
         try:
@@ -98,9 +99,10 @@ class Snapshot:
     changes: dict[str, Any]
 
 
-def snapshots(data_dir: str | Path | None = None, *, limit: int | None = None) -> list[Snapshot]:
+def snapshots(data_dir: str | Path | None = None, *, limit: int | None = None,
+              settings: Settings | None = None) -> list[Snapshot]:
     """The lake's snapshots, newest first."""
-    with connect(data_dir) as con:
+    with connect(data_dir, settings=settings) as con:
         rows = con.execute(f"""SELECT snapshot_id, snapshot_time, author, commit_extra_info, changes
             FROM ducklake_snapshots('{ALIAS}') ORDER BY snapshot_id DESC LIMIT ?""", [limit]).fetchall()
     return [Snapshot(r[0], r[1], r[2], r[3] or None, r[4] or {}) for r in rows]
@@ -118,11 +120,12 @@ class Change:
 
 
 def changes(since: int | str | datetime, until: int | str | datetime | None = None, *,
-            tables: Sequence[str] | None = None, data_dir: str | Path | None = None) -> Iterator[Change]:
+            tables: Sequence[str] | None = None, data_dir: str | Path | None = None,
+            settings: Settings | None = None) -> Iterator[Change]:
     """Rows inserted, updated and deleted between snapshot `since` and `until` (default: the last),
     table by table, compared by key: a row written again with the same content is no change, and an
     object changed several times in between shows once, as it is at `until`."""
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, settings)
     unknown = sorted(set(tables or ()) - set(CHANGE_TABLES))
     if unknown:
         raise LakeError(f"No table {', '.join(unknown)}: pick from {', '.join(CHANGE_TABLES)}")

@@ -25,6 +25,7 @@ import dagster as dg
 import requests
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from .defs.site import BUNDLED, Site
 from .readers import attach_line
 from .settings import Settings
 from .storage.warehouse import Warehouse
@@ -65,10 +66,33 @@ def ensure_demo_emulator(port: int = DEMO_PORT, log_dir: Path | None = None) -> 
                        "if another program uses the port, set CONFLUENCE_DEMO_PORT to a free one")
 
 
+# A Dagster home the CLI finds without a dagster.yaml gets this one: Dagster's defaults (SQLite)
+# plus deploy/dagster.yaml's run queue, so that `dagster dev` on the same home keeps one run per
+# kind and site in progress, whatever launched it (confluence_pipeline/run_queue.py).
+LOCAL_INSTANCE = """\
+# Written by confluence-pipeline: Dagster's defaults (SQLite in this folder) and the run queue of
+# deploy/dagster.yaml. Edit it freely; the CLI never overwrites it.
+run_coordinator:
+  module: confluence_pipeline.run_queue
+  class: ConfluenceRunCoordinator
+concurrency:
+  runs:
+    max_concurrent_runs: 10
+    tag_concurrency_limits:
+      - key: confluence_pipeline/sync
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+
+
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME (default <data dir>/dagster_home), created if missing."""
+    """The instance in DAGSTER_HOME (default <data dir>/dagster_home), created if missing, with the
+    run queue of LOCAL_INSTANCE where the home has no dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path(settings.data_dir) / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(LOCAL_INSTANCE)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -136,25 +160,27 @@ def cancellable(instance: dg.DagsterInstance, owner: dict[str, str], poll_s: flo
 
 
 def materialize_all(first: str, last: str, *, instance: dg.DagsterInstance, resources: dict | None = None,
-                    reconcile: bool = False) -> list[dg.ExecuteInProcessResult]:
+                    reconcile: bool = False, site_definitions: dg.Definitions | None = None,
+                    site: Site = BUNDLED) -> list[dg.ExecuteInProcessResult]:
     """The `incremental_sync` job over windows first..last; with `reconcile`, then the
     `reconciliation` job (purges and restriction-only changes). Runs of the code location's own
-    jobs, so they carry its job names and tags (`confluence_pipeline/sync`), as the UI's do."""
+    jobs, so they carry its job names and tags (`confluence_pipeline/sync`), as the UI's do.
+    `site_definitions`: a ConfluenceComponent site's (`sync --site`), its jobs named by `site`."""
     from .defs.jobs import INCREMENTAL_JOB, RECONCILIATION_JOB
     from .definitions import build_definitions
 
-    full = build_definitions()
+    full = site_definitions or build_definitions()
     definitions = dg.Definitions(assets=full.assets, asset_checks=full.asset_checks, jobs=full.jobs,
                                  resources=resources or dict(full.resources or {}))
     logging = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     # who runs it, so that the next start can tell a dead run (kill -9) from a running one
     owner = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     with cancellable(instance, owner):
-        results = [definitions.resolve_job_def(INCREMENTAL_JOB).execute_in_process(
+        results = [definitions.resolve_job_def(site.named(INCREMENTAL_JOB)).execute_in_process(
             instance=instance, run_config=logging, raise_on_error=False,
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **owner})]
         if reconcile and results[0].success:
-            job = definitions.resolve_job_def(RECONCILIATION_JOB)
+            job = definitions.resolve_job_def(site.named(RECONCILIATION_JOB))
             config = dict(job.run_config or {}) if isinstance(job.run_config, dict) else {}
             results.append(job.execute_in_process(instance=instance, run_config={**config, **logging},
                                                   tags=owner, raise_on_error=False))
@@ -206,7 +232,8 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def catch_up_range(settings: Settings, instance: dg.DagsterInstance) -> tuple[str, str]:
+def catch_up_range(settings: Settings, instance: dg.DagsterInstance,
+                   site_definitions: dg.Definitions | None = None) -> tuple[str, str]:
     """What the schedule syncs: from the oldest of the content assets' newest synced windows (the
     first window if one never synced) to today's window, so a run with nothing to do touches a
     window or two instead of every day since `sync.start_date`."""
@@ -214,7 +241,7 @@ def catch_up_range(settings: Settings, instance: dg.DagsterInstance) -> tuple[st
     from .defs.partitions import content_partitions
     from .definitions import build_definitions
 
-    assets = list(build_definitions().assets or [])
+    assets = list((site_definitions or build_definitions()).assets or [])
     last = window_range(settings, None, None)[1]
     return catch_up_start(instance, settings, windowed_keys(assets, content_partitions(settings)), last), last
 

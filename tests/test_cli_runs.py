@@ -41,6 +41,8 @@ def test_commands_print_no_python_warnings_and_sync_runs_the_named_jobs(emu, tmp
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = {run.job_name: run for run in instance.get_runs()}
+        # the home it created queues runs as a deployment does: `dagster dev` on it keeps the limits
+        assert type(instance.run_coordinator).__name__ == "ConfluenceRunCoordinator"
     assert set(runs) == {INCREMENTAL_JOB, RECONCILIATION_JOB}
     assert runs[INCREMENTAL_JOB].tags[SYNC_TAG] == "incremental"
     assert runs[RECONCILIATION_JOB].tags[SYNC_TAG] == "reconciliation"

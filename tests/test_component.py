@@ -179,3 +179,34 @@ def test_site_unknown_names_the_sites(project: Path, monkeypatch: pytest.MonkeyP
     assert args.func(args) == 1
     err = capsys.readouterr().err
     assert "no ConfluenceComponent called 'initech'" in err and "acme, globex" in err
+
+
+def test_sync_query_and_snapshots_take_site(project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            capsys) -> None:
+    emulators = {"acme": start_emulator(seed=7, scale=50), "globex": start_emulator(seed=8, scale=50)}
+    try:
+        _load_example(project, monkeypatch, emulators)
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        cli = lambda *argv: build_parser().parse_args(list(argv)).func(build_parser().parse_args(list(argv)))  # noqa: E731
+        assert cli("sync", "--site", "globex") == 0
+        out = capsys.readouterr().out
+        assert "job globex_incremental_sync" in out
+        with dg.DagsterInstance.get() as instance:
+            [run] = instance.get_runs()
+        assert (run.job_name, run.tags[SYNC_TAG]) == ("globex_incremental_sync", "globex:incremental")
+
+        # query and snapshots read the lake of the site named, and only that one
+        pages = len(expected_rows(emulators["globex"].ws)["pages"])
+        assert cli("query", "SELECT count(*) AS n FROM pages", "--site", "globex") == 0
+        assert str(pages) in capsys.readouterr().out
+        assert cli("snapshots", "--site", "globex") == 0
+        assert "globex/pages" in capsys.readouterr().out
+        with pytest.raises(SystemExit) as unsynced:  # acme was never synced: its lake has no pages
+            cli("query", "SELECT count(*) FROM pages", "--site", "acme")
+        assert str(unsynced.value).startswith("error:")
+        with pytest.raises(SystemExit) as unknown:
+            cli("maintain", "--site", "initech")
+        assert "no ConfluenceComponent called 'initech'" in str(unknown.value)
+    finally:
+        for emulator in emulators.values():
+            emulator.stop()

@@ -71,9 +71,27 @@ def test_helm_values_launch_runs_on_kubernetes_with_the_settings_the_code_reads(
     # secrets come from a Kubernetes secret, never from the values
     assert not {"CONFLUENCE_API_TOKEN", "PGPASSWORD", "AWS_SECRET_ACCESS_KEY"} & set(env)
     assert deployment["envSecrets"] == values["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
-    # the same run limit as deploy/dagster.yaml
-    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    instance = load("dagster.yaml")["concurrency"]["runs"]
-    assert queue["maxConcurrentRuns"] == instance["max_concurrent_runs"]
-    assert [(lim["key"], lim["limit"]) for lim in queue["tagConcurrencyLimits"]] == [
-        (lim["key"], lim["limit"]) for lim in instance["tag_concurrency_limits"]] == [(SYNC_TAG, 1)]
+    # the same run coordinator and run limit as deploy/dagster.yaml, in the processes that submit
+    # runs (webserver, daemon), which therefore run the code location's image
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "CustomRunCoordinator"
+    custom = coordinator["config"]["customRunCoordinator"]
+    instance = load("dagster.yaml")
+    assert (custom["module"], custom["class"]) == (instance["run_coordinator"]["module"],
+                                                   instance["run_coordinator"]["class"])
+    assert getattr(importlib.import_module(custom["module"]), custom["class"])
+    assert custom["config"]["max_concurrent_runs"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert custom["config"]["tag_concurrency_limits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert [(lim["key"], lim["limit"]) for lim in custom["config"]["tag_concurrency_limits"]] == [(SYNC_TAG, 1)]
+    for process in ("dagsterWebserver", "dagsterDaemon"):
+        assert values[process]["image"]["repository"] == deployment["image"]["repository"]
+
+
+def test_the_cli_home_queues_runs_as_the_deployment_does():
+    """The dagster.yaml the CLI writes into a home without one has deploy/dagster.yaml's queue."""
+    from confluence_pipeline.runner import LOCAL_INSTANCE
+
+    local, deploy = yaml.safe_load(LOCAL_INSTANCE), load("dagster.yaml")
+    assert set(local) == {"run_coordinator", "concurrency"}  # Dagster's defaults otherwise (SQLite)
+    assert local["run_coordinator"] == deploy["run_coordinator"]
+    assert local["concurrency"]["runs"] == {k: v for k, v in deploy["concurrency"]["runs"].items()}

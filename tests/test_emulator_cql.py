@@ -10,7 +10,8 @@ import pytest
 
 from confluence_pipeline.confluence import cql as build
 from confluence_pipeline.emulator.cql import CqlError, parse_cql
-from confluence_pipeline.emulator.model import Content, Label, Site, Space, User, Version, Workspace
+from confluence_pipeline.emulator.model import Content, Label, Site, Space, User, Version
+from confluence_pipeline.emulator.workspace import Workspace
 
 LA = ZoneInfo("America/Los_Angeles")  # DST began 2024-03-10 02:00 local (10:00Z); ended 2024-11-03
 UTC = timezone.utc

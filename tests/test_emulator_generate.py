@@ -19,7 +19,8 @@ import pytest
 from confluence_pipeline.emulator.bodies import AC_NAMESPACE, RI_NAMESPACE
 from confluence_pipeline.emulator.files import MEDIA_TYPES, attachment_bytes, png_dimensions
 from confluence_pipeline.emulator.generate import generate_workspace
-from confluence_pipeline.emulator.model import Content, Workspace
+from confluence_pipeline.emulator.model import Content
+from confluence_pipeline.emulator.workspace import Workspace
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 SEED = 7

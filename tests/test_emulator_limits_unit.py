@@ -9,7 +9,8 @@ import pytest
 
 from confluence_pipeline.emulator.http import ServiceUnavailable, TooManyRequests
 from confluence_pipeline.emulator.limits import Limits, LimitsConfig
-from confluence_pipeline.emulator.model import Clock, Site, Workspace
+from confluence_pipeline.emulator.model import Clock, Site
+from confluence_pipeline.emulator.workspace import Workspace
 
 NOON = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from confluence_pipeline.emulator.http import OAuthError, ScopeMismatch, Unauthorized
-from confluence_pipeline.emulator.model import Site, User, Workspace
-from confluence_pipeline.emulator.oauth import AuthServer, OAuthClient
+from confluence_pipeline.emulator.model import Site, User
+from confluence_pipeline.emulator.workspace import Workspace
+from confluence_pipeline.emulator.oauth import AuthServer
+from confluence_pipeline.emulator.oauth_grants import OAuthClient
 from confluence_pipeline.emulator.scopes import (SCOPES, all_read_scopes_for, check_scopes, missing_scopes,
                                                  operation_index)
 

@@ -1,4 +1,4 @@
-"""The emulator's v2 operations (emulator/api_v2.py, serialize_v2.py) over a small hand-built site.
+"""The emulator's v2 operations (emulator/api_v2/, serialize_v2.py) over a small hand-built site.
 
 Handlers are called directly with a `Ctx`, as the app calls them; every response body is also
 checked against Atlassian's OpenAPI document (tests/openapi_check.py, with the known deviations).
@@ -17,10 +17,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from confluence_pipeline.emulator import api_v2, mutations
+from confluence_pipeline.emulator import mutations
+from confluence_pipeline.emulator.api_v2.listing import PAGE_SORTS
+from confluence_pipeline.emulator.api_v2.viewer import Viewer
 from confluence_pipeline.emulator.http import BadRequest, Ctx, NotFound, Reply, Unauthorized
-from confluence_pipeline.emulator.model import (Content, Group, Label, Property, Restriction, Site, Space,
-                                                SpacePermission, User, Version, Workspace)
+from confluence_pipeline.emulator.model import (Content, Group, Label, Property, Restriction, Site, Space, SpacePermission, User, Version)
+from confluence_pipeline.emulator.workspace import Workspace
 from confluence_pipeline.emulator.routes import ROUTES
 from confluence_pipeline.emulator.serialize_v2 import tiny_link
 from openapi_check import validate_response
@@ -242,7 +244,7 @@ def visible(site: Site_, user: User, items: list[Content]) -> list[Content]:
 
 
 def test_every_route_matches_its_spec_path() -> None:
-    spec = json.loads((Path(api_v2.__file__).parent / "spec" / "openapi-v2.json").read_text())
+    spec = json.loads((Path(mutations.__file__).parent / "spec" / "openapi-v2.json").read_text())
     by_operation = {op["operationId"]: (method.upper(), path) for path, item in spec["paths"].items()
                     for method, op in item.items() if isinstance(op, dict) and "operationId" in op}
     for operation_id, route in OPERATIONS.items():
@@ -375,7 +377,7 @@ def test_pages_next_link_carries_the_query_and_cursor_is_bound(site: Site_) -> N
         call(site, "getPages", [("limit", "5"), ("sort", "id"), ("cursor", cursor)])
 
 
-@pytest.mark.parametrize("sort", api_v2.PAGE_SORTS)
+@pytest.mark.parametrize("sort", PAGE_SORTS)
 def test_pages_every_sort_pages_through_in_order(site: Site_, sort: str) -> None:
     got = [p["id"] for p in walk(site, "getPages", {"limit": "4", "sort": sort, "space-id": site.eng.id})]
     field, descending = sort.lstrip("-"), sort.startswith("-")
@@ -920,7 +922,7 @@ def walk_from(site: Site_, nxt: str) -> list[str]:
 
 def test_viewer_agrees_with_the_workspace_rule(site: Site_) -> None:
     for user in (site.admin, site.alice, site.bob, None):
-        viewer = api_v2.Viewer(site.ws, user)
+        viewer = Viewer(site.ws, user)
         account = user.account_id if user else None
         for item in site.ws.content.values():
             assert viewer.can_view(item) == site.ws.can_view(account, item), (user, item.id)

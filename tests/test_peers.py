@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from confluence_pipeline.emulator.app import Emulator
-from confluence_pipeline.emulator.model import Content, Space, User, Workspace
+from confluence_pipeline.emulator.model import Content, Space, User
+from confluence_pipeline.emulator.workspace import Workspace
 from confluence_pipeline.emulator.serialize_v2 import content_webui, storage_text
 
 from conftest import ANCHOR, under_ci

@@ -10,7 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from confluence_pipeline.emulator import mutations
-from confluence_pipeline.emulator.model import Content, Workspace
+from confluence_pipeline.emulator.model import Content
+from confluence_pipeline.emulator.workspace import Workspace
 from conftest import ANCHOR, WINDOWED, Pipeline, differences, expected_rows, stored_rows
 
 TZ = ZoneInfo("Asia/Tokyo")  # local days that are not UTC days

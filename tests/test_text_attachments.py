@@ -15,9 +15,10 @@ import pypdf
 import pytest
 
 from confluence_pipeline.emulator import files
-from confluence_pipeline.emulator.bodies import planted_facts
+from confluence_pipeline.emulator.words import planted_facts
 from confluence_pipeline.emulator.generate import generate_workspace
-from confluence_pipeline.text.attachments import DOCX, PPTX, XLSX, Extractor, Limits, extract, file_kind
+from confluence_pipeline.text.attachments import DOCX, PPTX, XLSX, Limits, extract, file_kind
+from confluence_pipeline.text.extractor import Extractor
 from confluence_pipeline.text.chunks import chunk_blocks
 
 SEED = 13

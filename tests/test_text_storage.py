@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from confluence_pipeline.emulator import bodies
+from confluence_pipeline.emulator import bodies, words
 from confluence_pipeline.emulator.generate import generate_workspace
-from confluence_pipeline.text.storage import MAX_INPUT_CHARS, Names, convert, convert_html
+from confluence_pipeline.text.blocks import Names
+from confluence_pipeline.text.storage import convert, convert_html
+from confluence_pipeline.text.xhtml import MAX_INPUT_CHARS
 
 REAL = Path(__file__).parent / "recordings" / "real"  # real Confluence Cloud bodies; REAL.md beside it
 ALICE, BOB = "712020:aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa", "5b10ac8d82e05b22cc7d4ef5"
@@ -31,7 +33,7 @@ def md_and_text(storage: str) -> tuple[str, str]:
 
 # -- every construct the emulator writes ---------------------------------------------------------
 
-@pytest.mark.parametrize("language,code", bodies.CODE_SAMPLES)
+@pytest.mark.parametrize("language,code", words.CODE_SAMPLES)
 def test_code_macros_become_fenced_blocks_with_their_language(language, code):
     storage = ('<ac:structured-macro ac:name="code" ac:schema-version="1" ac:macro-id="x">'
                f'<ac:parameter ac:name="language">{language}</ac:parameter>'
@@ -43,7 +45,7 @@ def test_code_macros_become_fenced_blocks_with_their_language(language, code):
 
 def test_a_generated_code_macro_keeps_its_code_verbatim():
     md, text = md_and_text(bodies.code_macro(random.Random(1)))
-    language, code = next((lang, c) for lang, c in bodies.CODE_SAMPLES if f"```{lang}\n" in md)
+    language, code = next((lang, c) for lang, c in words.CODE_SAMPLES if f"```{lang}\n" in md)
     assert code.strip("\n") == text and "<" not in md.replace(code, "")
 
 
@@ -58,7 +60,7 @@ def test_panels_become_labelled_block_quotes(name, label):
     assert text == f"{label}: {paragraph}"
 
 
-@pytest.mark.parametrize("name", bodies.UNKNOWN_MACROS)
+@pytest.mark.parametrize("name", words.UNKNOWN_MACROS)
 def test_unknown_macros_stay_readable_with_their_parameters(name):
     storage = (f'<ac:structured-macro ac:name="{name}" ac:schema-version="1" ac:macro-id="m">'
                '<ac:parameter ac:name="diagramName">billing-service</ac:parameter>'
@@ -92,7 +94,7 @@ def test_links_resolve_to_titles_and_images_to_their_file_names():
     assert md.endswith("![network diagram.png](network%20diagram.png)")
 
 
-@pytest.mark.parametrize("name,shortname,emoji_id,fallback", bodies.EMOTICONS)
+@pytest.mark.parametrize("name,shortname,emoji_id,fallback", words.EMOTICONS)
 def test_emoticons_become_their_emoji(name, shortname, emoji_id, fallback):
     storage = (f'<p><ac:emoticon ac:name="{name}" ac:emoji-shortname="{shortname}" ac:emoji-id="{emoji_id}" '
                f'ac:emoji-fallback="{fallback}" /> Thanks</p>')
@@ -176,8 +178,8 @@ def test_the_showcase_pages_convert_every_construct_cleanly():
             assert leftover not in text, (page.title, leftover)
         assert "```" in md and "> **Warning**" in md and "> **Note**" in md and "> **Info**" in md
         assert "| --- |" in md and "- [" in md and "Decision: " in text
-        assert any(f"[{name}: diagramName=" in text for name in bodies.UNKNOWN_MACROS)
-        assert all(p in text for p in bodies.NON_LATIN_PARAGRAPHS)
+        assert any(f"[{name}: diagramName=" in text for name in words.UNKNOWN_MACROS)
+        assert all(p in text for p in words.NON_LATIN_PARAGRAPHS)
 
 
 # -- nested tables, non-Latin text ------------------------------------------------------------------
@@ -199,10 +201,10 @@ def test_cells_with_several_paragraphs_and_pipes_stay_one_row():
 
 
 def test_non_latin_text_and_titles_survive():
-    for paragraph in bodies.NON_LATIN_PARAGRAPHS:
-        md, text = md_and_text(f"<h1>{bodies.NON_LATIN_TITLES[0]}</h1><p>{bodies.escape(paragraph)}</p>")
-        assert text == f"{bodies.NON_LATIN_TITLES[0]}\n\n{paragraph}"
-        assert md.startswith(f"# {bodies.NON_LATIN_TITLES[0]}")
+    for paragraph in words.NON_LATIN_PARAGRAPHS:
+        md, text = md_and_text(f"<h1>{words.NON_LATIN_TITLES[0]}</h1><p>{bodies.escape(paragraph)}</p>")
+        assert text == f"{words.NON_LATIN_TITLES[0]}\n\n{paragraph}"
+        assert md.startswith(f"# {words.NON_LATIN_TITLES[0]}")
 
 
 def test_html_entities_become_characters():

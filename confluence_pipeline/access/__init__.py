@@ -1,5 +1,6 @@
 """Effective permissions: who can see what, built in DuckDB from the synced directory."""
 
-from .model import AccessModel, AccessSummary, Clause, Viewer, VisibleItem, build_content_access
+from .build import AccessSummary, build_content_access
+from .model import AccessModel, Clause, Viewer, VisibleItem
 
 __all__ = ["AccessModel", "AccessSummary", "Clause", "Viewer", "VisibleItem", "build_content_access"]

@@ -259,6 +259,18 @@ class _Retry(Exception):
         self.cause = cause
 
 
+# What a failed request means, by status (401 and 403 are answered above, with more context).
+_STATUS_ERRORS: dict[int, tuple[type[ApiError], str]] = {
+    400: (ApiError, "Confluence rejected {what} as invalid ({said}): check the filters passed to it (ids, "
+                    "CQL, dates); if they are right, please report it"),
+    404: (NotFound, "{what} was not found ({said}): it was deleted, or the account cannot see it (Confluence "
+                    "answers 404 for both); it is skipped"),
+    410: (ApiError, "Confluence has removed {what} ({said}): this client needs an update to use its v2 "
+                    "replacement; please report it"),
+    429: (RateLimited, "Confluence rate-limited {what} ({said}): wait for the limit to reset and run again"),
+}
+_OTHER_ERROR = (ApiError, "Confluence answered {what} with {said}: retry later, and report it if it persists")
+
 class ConfluenceClient:
     """Typed, paginated, rate-limit-aware reads of one Confluence Cloud site."""
 
@@ -501,20 +513,8 @@ class ConfluenceClient:
             hint = _FORBIDDEN_HINTS.get(name, "grant the account read access to it (space permission or "
                                               "page restriction) to include it; it is skipped")
             return PermissionDenied(f"The account may not read {what} ({said}): {hint}", **common)
-        if status == 404:
-            return NotFound(f"{what} was not found ({said}): it was deleted, or the account cannot see it "
-                            "(Confluence answers 404 for both); it is skipped", **common)
-        if status == 410:
-            return ApiError(f"Confluence has removed {what} ({said}): this client needs an update to use its "
-                            "v2 replacement; please report it", **common)
-        if status == 429:
-            return RateLimited(f"Confluence rate-limited {what} ({said}): wait for the limit to reset and "
-                               "run again", **common)
-        if status == 400:
-            return ApiError(f"Confluence rejected {what} as invalid ({said}): check the filters passed to it "
-                            "(ids, CQL, dates); if they are right, please report it", **common)
-        return ApiError(f"Confluence answered {what} with {said}: retry later, and report it if it persists",
-                        **common)
+        error, message = _STATUS_ERRORS.get(status, _OTHER_ERROR)
+        return error(message.format(what=what, said=said), **common)
 
     def _unauthorized(self, name: str, response: requests.Response, said: str,
                       common: dict[str, Any]) -> ConfluenceError:

@@ -68,12 +68,29 @@ class Body(Model):
     view: BodyValue | None = None
 
 
-class _Content(Model):
-    """What pages, blog posts and comments share."""
+class _Item(Model):
+    """What every content object has: an id, a status and a title."""
 
     id: Id
     status: str | None = None
     title: str | None = None
+
+
+class _Placed(Model):
+    """Where a page or folder sits, and who made it."""
+
+    space_id: Id | None = None
+    parent_id: Id | None = None
+    parent_type: str | None = None
+    position: int | None = None
+    author_id: str | None = None
+    owner_id: str | None = None
+    created_at: UtcDatetime | None = None
+
+
+class _Content(_Item):
+    """What pages, blog posts and comments share."""
+
     version: Version | None = None
     body: Body | None = None
     links: dict[str, Any] | None = Field(None, alias="_links")
@@ -89,16 +106,9 @@ class _Content(Model):
         return self.body.storage.value if self.body and self.body.storage else None
 
 
-class Page(_Content):
-    space_id: Id | None = None
-    parent_id: Id | None = None
-    parent_type: str | None = None
-    position: int | None = None
-    author_id: str | None = None
-    owner_id: str | None = None
+class Page(_Content, _Placed):
     last_owner_id: str | None = None
     subtype: str | None = None
-    created_at: UtcDatetime | None = None
 
 
 class BlogPost(_Content):
@@ -107,47 +117,33 @@ class BlogPost(_Content):
     created_at: UtcDatetime | None = None
 
 
-class Folder(Model):
-    id: Id
+class Folder(_Item, _Placed):
     type: str | None = None
-    status: str | None = None
-    title: str | None = None
-    space_id: Id | None = None
-    parent_id: Id | None = None
-    parent_type: str | None = None
-    position: int | None = None
-    author_id: str | None = None
-    owner_id: str | None = None
-    created_at: UtcDatetime | None = None
     version: Version | None = None
     links: dict[str, Any] | None = Field(None, alias="_links")
 
 
-class FooterComment(_Content):
+class _Comment(_Content):
+    page_id: Id | None = None
+    blog_post_id: Id | None = None
+    parent_comment_id: Id | None = None
+    resolution_status: str | None = None
+
+
+class FooterComment(_Comment):
     """A footer comment. The author is `version.authorId` of version 1; there is no `createdAt`."""
 
-    page_id: Id | None = None
-    blog_post_id: Id | None = None
     attachment_id: Id | None = None
     custom_content_id: Id | None = None
-    parent_comment_id: Id | None = None
-    resolution_status: str | None = None
 
 
-class InlineComment(_Content):
-    page_id: Id | None = None
-    blog_post_id: Id | None = None
-    parent_comment_id: Id | None = None
-    resolution_status: str | None = None
+class InlineComment(_Comment):
     resolution_last_modifier_id: str | None = None
     resolution_last_modified_at: UtcDatetime | None = None
     properties: dict[str, Any] | None = None
 
 
-class Attachment(Model):
-    id: Id
-    status: str | None = None
-    title: str | None = None
+class Attachment(_Item):
     created_at: UtcDatetime | None = None
     page_id: Id | None = None
     blog_post_id: Id | None = None
@@ -212,19 +208,24 @@ class SpacePermission(Model):
     operation: PermissionOperation
 
 
-class User(Model):
-    """A user from v2 `POST /users-bulk`. `email` is "" when the user hides it."""
+class _Person(Model):
+    """What v2 and v1 users share."""
 
-    account_id: str
     account_type: str | None = None
-    account_status: str | None = None
     display_name: str | None = None
     public_name: str | None = None
     email: str | None = None
     time_zone: str | None = None
-    personal_space_id: Id | None = None
     is_external_collaborator: bool | None = None
     profile_picture: dict[str, Any] | None = None
+
+
+class User(_Person):
+    """A user from v2 `POST /users-bulk`. `email` is "" when the user hides it."""
+
+    account_id: str
+    account_status: str | None = None
+    personal_space_id: Id | None = None
 
 
 class Ancestor(Model):
@@ -232,42 +233,30 @@ class Ancestor(Model):
     type: str | None = None
 
 
-class Descendant(Model):
-    id: Id
-    status: str | None = None
-    title: str | None = None
+class _TreeNode(_Item):
     type: str | None = None
+    child_position: int | None = None
+
+
+class Descendant(_TreeNode):
     parent_id: Id | None = None
     depth: int | None = None
-    child_position: int | None = None
 
 
-class DirectChild(Model):
-    id: Id
-    status: str | None = None
-    title: str | None = None
-    type: str | None = None
+class DirectChild(_TreeNode):
     space_id: Id | None = None
-    child_position: int | None = None
 
 
 # --------------------------------------------------------------------------------------------
 # v1
 
 
-class UserV1(Model):
+class UserV1(_Person):
     """A v1 user (group members, restrictions, user/bulk, audit authors)."""
 
     account_id: str | None = None  # absent for the system user of audit records
     type: str | None = None
-    account_type: str | None = None
-    email: str | None = None
-    public_name: str | None = None
-    display_name: str | None = None
-    time_zone: str | None = None
     is_guest: bool | None = None
-    is_external_collaborator: bool | None = None
-    profile_picture: dict[str, Any] | None = None
 
 
 class Group(Model):
@@ -278,18 +267,18 @@ class Group(Model):
     managed_by: str | None = None
 
 
-class UserList(Model):
+class _OffsetPage(Model):
+    start: int | None = None
+    limit: int | None = None
+    size: int | None = None
+
+
+class UserList(_OffsetPage):
     results: list[UserV1] = []
-    start: int | None = None
-    limit: int | None = None
-    size: int | None = None
 
 
-class GroupList(Model):
+class GroupList(_OffsetPage):
     results: list[Group] = []
-    start: int | None = None
-    limit: int | None = None
-    size: int | None = None
 
 
 class RestrictionPrincipals(Model):
@@ -332,13 +321,10 @@ class VersionV1(Model):
     by: UserV1 | None = None
 
 
-class ContentV1(Model):
+class ContentV1(_Item):
     """v1 content as CQL content search returns it, with whatever was expanded."""
 
-    id: Id
     type: str | None = None
-    status: str | None = None
-    title: str | None = None
     space: dict[str, Any] | None = None
     version: VersionV1 | None = None
     ancestors: list[dict[str, Any]] | None = None

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import RateLimited
 
@@ -271,12 +271,10 @@ class Pacer:
         return pause
 
     def _burst_pause(self, now: float) -> float:
+        self._burst = _unexpired(self._burst, now)
         if self._burst is None:
             return 0.0
         remaining, reset_at, near = self._burst
-        if now >= reset_at:
-            self._burst = None
-            return 0.0
         if remaining <= 0:
             return reset_at - now + RESET_PAD
         if not near:
@@ -284,15 +282,18 @@ class Pacer:
         return max(0.0, self._last_request + (reset_at - now) / remaining - now)
 
     def _points_pause(self, now: float) -> float:
+        self._points = _unexpired(self._points, now)
         if self._points is None:
             return 0.0
         remaining, reset_at, quota = self._points
-        if now >= reset_at:
-            self._points = None
-            return 0.0
         calls_left = remaining / max(self._cost or 1.0, 1.0)
         if calls_left < 2:
             return reset_at - now  # keep one call in reserve: costs vary; wait for the new hour
         if quota is not None and remaining > quota * NEAR_LIMIT_SHARE:
             return 0.0
         return max(0.0, self._last_request + (reset_at - now) / calls_left - now)
+
+
+def _unexpired(window: tuple[float, float, Any] | None, now: float) -> tuple[float, float, Any] | None:
+    """A (remaining, reset_at, ...) budget, or None once its reset time has passed."""
+    return window if window is not None and now < window[1] else None

@@ -22,9 +22,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from ..settings import Settings
 from ..sync.windows import Windows
 from .reconcile import RECONCILIATION_ASSET
-from .site import BUNDLED, Site
+from .site import BUNDLED, INCREMENTAL_JOB, Site
 
-INCREMENTAL_JOB = "incremental_sync"
 RECONCILIATION_JOB = "reconciliation"
 # On every sync run; the run queue (deploy/dagster.yaml) keeps one run per value in progress. Set
 # as the job's tags too: a launch from the UI (GraphQL) copies those, not run_tags, onto the run.
@@ -53,8 +52,10 @@ def windowed_keys(assets: Sequence[dg.AssetsDefinition],
 def build_sync_jobs(assets: Sequence[dg.AssetsDefinition], partitions: dg.PartitionsDefinition,
                     site: Site = BUNDLED) -> list[dg.UnresolvedAssetJobDefinition]:
     reconciliation_asset = site.key(RECONCILIATION_ASSET.path[-1])
-    unpartitioned = [k for k in _keys(a for a in assets if a.partitions_def is None)
-                     if k != reconciliation_asset]
+    # content_reconciliation too, though it lists nothing in this job's runs: documents and
+    # content_access follow it, and a job that leaves out a parent they have makes the UI warn
+    # "content_reconciliation has not been materialized yet" before the first sync.
+    unpartitioned = _keys(a for a in assets if a.partitions_def is None)
     present = set(_keys(assets))
     reconciled = [site.key(name) for name in RECONCILED_ASSETS if site.key(name) in present]
     # run config names the asset's op: its key as a Python identifier (acme__content_restrictions)
@@ -68,7 +69,8 @@ def build_sync_jobs(assets: Sequence[dg.AssetsDefinition], partitions: dg.Partit
         tags=site.tags("incremental"), run_tags=site.tags("incremental"),
         description="What changed since the last sync: the latest windows of the content assets (each from "
                     "its watermark) and the unpartitioned assets. Launch it with a window range, or let the "
-                    "schedule or the change sensor pick the range.")
+                    "schedule or the change sensor pick the range. In the UI: Materialize all, then Latest "
+                    "(Dagster's launch dialog opens with no window selected).")
     reconciliation = dg.define_asset_job(
         site.named(RECONCILIATION_JOB), selection=(dg.AssetSelection.assets(reconciliation_asset, *reconciled)
                                                    | dg.AssetSelection.checks_for_assets(*_keys(assets))),

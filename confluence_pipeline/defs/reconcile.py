@@ -6,7 +6,7 @@ import dagster as dg
 
 from ..sync.content import reconcile
 from .assets import run_sync, sync_context
-from .site import BUNDLED, Site
+from .site import BUNDLED, INCREMENTAL_JOB, Site
 
 RECONCILIATION_ASSET = dg.AssetKey("content_reconciliation")
 
@@ -18,7 +18,12 @@ def build_reconciliation_asset(content_keys: Sequence[dg.AssetKey], retry_policy
     def content_reconciliation(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Every id of pages, blog posts, folders, comments and attachments listed (no bodies): stored
         content that no longer exists is marked purged (status, deleted_at) and its attachment bytes
-        are removed. Runs on the reconciliation schedule; the rows stay in their tables."""
+        are removed. Runs on the reconciliation schedule; the rows stay in their tables. In
+        incremental_sync runs it lists nothing (purges between runs are caught by the content steps'
+        counts there); it is in that job only so that documents and content_access keep their order."""
+        if context.job_name == site.named(INCREMENTAL_JOB):
+            return dg.MaterializeResult(metadata={"listed": dg.MetadataValue.text(
+                "nothing: incremental_sync leaves the full listing to the reconciliation job")})
         ctx = sync_context(context, site)
         return run_sync(context, ctx, lambda: reconcile(ctx))
 

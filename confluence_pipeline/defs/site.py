@@ -15,6 +15,9 @@ import dagster as dg
 
 # On every run of a named site: which site the run syncs.
 SITE_TAG = "confluence_pipeline/site"
+# The incremental job's name (a named site's: acme_incremental_sync); here so that assets can tell
+# its runs apart without importing the jobs.
+INCREMENTAL_JOB = "incremental_sync"
 
 
 @dataclass(frozen=True)

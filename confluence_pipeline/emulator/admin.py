@@ -7,15 +7,24 @@ Reads are GET; every change is a POST with a JSON body. Each call maps onto a fu
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
 from . import mutations
 from .http import ApiError, BadRequest, NotFound, iso
+from .limits import Limits
+from .workspace import Workspace
+from .oauth import AuthServer
 
-if TYPE_CHECKING:
-    from .app import Emulator
+
+class Emulator(Protocol):
+    """What the control API reaches in the running emulator (app.Emulator), without importing it."""
+
+    ws: Workspace
+    limits: Limits
+    auth: AuthServer
+    api_tokens: dict[str, str]
 
 _FAULT_KEYS = {"storm_429", "storm_retry_after", "error_rate_5xx", "error_5xx_retry_after", "latency_ms",
                "drop_connections", "seed", "bad_body", "bad_body_count", "bad_body_operation"}
@@ -27,7 +36,7 @@ def _content_summary(item) -> dict[str, Any]:
             "modifiedAt": iso(item.modified_at)}
 
 
-def handle(emu: "Emulator", request: Request, path: str) -> Response:
+def handle(emu: Emulator, request: Request, path: str) -> Response:
     try:
         body = _body(request)
         result = _route(emu, request.method, path.rstrip("/"), body)
@@ -49,7 +58,7 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _route(emu: "Emulator", method: str, path: str, body: dict[str, Any]) -> Any:
+def _route(emu: Emulator, method: str, path: str, body: dict[str, Any]) -> Any:
     ws = emu.ws
     parts = path.strip("/").split("/")
     if method == "GET":
@@ -143,7 +152,7 @@ def _kwargs(body: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {names[k]: v for k, v in body.items()}
 
 
-def workspace_summary(emu: "Emulator") -> dict[str, Any]:
+def workspace_summary(emu: Emulator) -> dict[str, Any]:
     ws = emu.ws
     counts: dict[str, int] = {}
     for item in ws.content.values():

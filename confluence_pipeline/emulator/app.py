@@ -8,7 +8,7 @@ and a Confluence Cloud site on a single local port.
     /wiki/api/v2/..., /wiki/rest/api/..., /wiki/download/   the site, basic auth (email + API token)
     /__emulator__/...                                       the emulator's own control API
 
-Handlers live in api_v2.py / api_v1.py and register themselves in routes.ROUTES; this module
+Handlers live in the packages api_v2/ and api_v1/ and register themselves in routes.ROUTES; this module
 only parses, authenticates, limits, dispatches and renders.
 """
 
@@ -35,8 +35,10 @@ from .generate import generate_workspace
 from .http import (ApiError, BadRequest, Ctx, MethodNotAllowed, NotFound, OAuthError, Reply,
                    Unauthorized, epoch_ms, render_error)
 from .limits import Limits, LimitsConfig
-from .model import Clock, User, Workspace
-from .oauth import AuthServer, OAuthClient
+from .model import Clock, User
+from .workspace import Workspace
+from .oauth import AuthServer
+from .oauth_grants import OAuthClient
 from .routes import ROUTES, Route
 from .scopes import check_scopes
 

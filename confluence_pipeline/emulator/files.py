@@ -20,8 +20,9 @@ import struct
 import zipfile
 import zlib
 
-from .bodies import ATTACHMENT_FACTS, DOC_KINDS, NON_LATIN_PARAGRAPHS, THINGS, TEAMS, escape
-from .bodies import make_paragraph_texts, make_sentences, planted_facts
+from .bodies import escape
+from .words import (ATTACHMENT_FACTS, DOC_KINDS, NON_LATIN_PARAGRAPHS, TEAMS, THINGS, make_paragraph_texts,
+                    make_sentences, planted_facts)
 from .model import Content
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlencode
 
-from .model import User, Workspace
+from .model import User
+from .workspace import Workspace
 
 # --------------------------------------------------------------------------------------------
 # Errors

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from .http import ServiceUnavailable, TooManyRequests
-from .model import Workspace
+from .workspace import Workspace
 
 TIER1_POINTS_PER_HOUR = 65000
 POLICY = "global-app-quota"

@@ -14,7 +14,8 @@ import uuid
 from typing import Iterable
 
 from .http import BadRequest, NotFound
-from .model import AuditRecord, Content, Restriction, SpacePermission, Version, Workspace
+from .model import AuditRecord, Content, Restriction, SpacePermission, Version
+from .workspace import Workspace
 
 _MEDIA_TYPES = {
     "txt": "text/plain", "md": "text/markdown", "csv": "text/csv", "html": "text/html",

@@ -32,20 +32,19 @@ import hmac
 import re
 import secrets
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .http import OAuthError, Unauthorized
-from .model import Site, Workspace
+from .model import Site
+from .oauth_grants import (AUDIENCE, AccessToken, AuthRequest, Code, Family, Grant, OAuthClient, PageError,
+                           RedirectError, RefreshToken)
 from .scopes import KNOWN_SCOPES
+from .workspace import Workspace
 
-AUDIENCE = "api.atlassian.com"
 REFRESH_LEEWAY = timedelta(minutes=10)
-REFRESH_INACTIVITY = timedelta(days=90)
-REFRESH_ABSOLUTE = timedelta(days=365)
 AVATAR_URL = "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/site.png"
 PROMPTS = ("consent", "login")
 _PKCE_VALUE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1/§4.2
@@ -55,92 +54,6 @@ INVALID_REFRESH = "Unknown or invalid refresh token."
 
 Response = tuple[int, dict[str, str], str]  # status, headers, body (HTML or empty)
 
-
-@dataclass
-class OAuthClient:
-    client_id: str
-    client_secret: str
-    redirect_uri: str
-    name: str = "Confluence Pipeline"  # shown on the consent page
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What a valid access token stands for."""
-
-    account_id: str
-    scopes: frozenset[str]
-    cloud_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _AuthRequest:
-    """A validated /authorize request."""
-
-    redirect_uri: str
-    scope: str  # as sent, space-separated
-    state: str
-    prompt: str
-    code_challenge: str
-    code_challenge_method: str  # "" when no challenge
-
-    @property
-    def scopes(self) -> frozenset[str]:
-        return frozenset(self.scope.split())
-
-    def form_fields(self, client_id: str) -> dict[str, str]:
-        """The query string that produced this request, to carry through the consent form."""
-        return {"audience": AUDIENCE, "client_id": client_id, "response_type": "code",
-                "redirect_uri": self.redirect_uri, "scope": self.scope, "state": self.state,
-                "prompt": self.prompt, "code_challenge": self.code_challenge,
-                "code_challenge_method": self.code_challenge_method}
-
-
-@dataclass(eq=False)
-class _Family:
-    """Every token descended from one consent (one code exchange)."""
-
-    account_id: str
-    scopes: frozenset[str]
-    consented_at: datetime
-    last_refresh_at: datetime
-    revoked: bool = False
-
-    def expired(self, now: datetime) -> bool:
-        return now - self.consented_at >= REFRESH_ABSOLUTE or now - self.last_refresh_at >= REFRESH_INACTIVITY
-
-
-@dataclass(eq=False)
-class _Code:
-    request: _AuthRequest
-    account_id: str
-    expires_at: datetime
-    family: _Family | None = None  # set once exchanged: the code is spent
-
-
-@dataclass(eq=False)
-class _RefreshToken:
-    family: _Family
-    rotated_at: datetime | None = None  # when it was first exchanged (the leeway starts then)
-
-
-@dataclass(eq=False)
-class _AccessToken:
-    family: _Family
-    expires_at: datetime
-
-
-class _PageError(Exception):
-    """An /authorize problem that must not be redirected: the callback itself is in doubt."""
-
-
-class _RedirectError(Exception):
-    """An /authorize problem reported to the (verified) callback."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
 
 
 class AuthServer:
@@ -162,22 +75,19 @@ class AuthServer:
             raise ValueError(f"consent_account_id {consent_account_id!r} is not a user of the workspace")
         self.consent_account_id = consent_account_id
         self._lock = threading.Lock()
-        self._codes: dict[str, _Code] = {}
-        self._refresh_tokens: dict[str, _RefreshToken] = {}
-        self._access_tokens: dict[str, _AccessToken] = {}
-        self._families: list[_Family] = []
+        self._codes: dict[str, Code] = {}
+        self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._access_tokens: dict[str, AccessToken] = {}
+        self._families: list[Family] = []
         # One grant per account and app: the sites consented so far, in consent order.
         self._sites_of: dict[str, list[str]] = {}
 
     # -- /authorize --------------------------------------------------------------------------
     def authorize(self, params: Mapping[str, str]) -> Response:
         """GET /authorize: the consent page, or a redirect to the callback."""
-        try:
-            request = self._parse_authorize(params)
-        except _PageError as err:
-            return _error_page(str(err))
-        except _RedirectError as err:
-            return _redirect(self.client.redirect_uri, _error_params(err, params.get("state", "")))
+        request = self._authorize_request(params)
+        if not isinstance(request, AuthRequest):
+            return request
         if self.auto_consent:
             with self._lock:
                 code = self._new_code(request, [site.cloud_id for site in self.sites])
@@ -186,12 +96,9 @@ class AuthServer:
 
     def consent(self, form: Mapping[str, str]) -> Response:
         """POST /authorize/consent: the user's Accept or Cancel on the consent page."""
-        try:
-            request = self._parse_authorize(form)
-        except _PageError as err:
-            return _error_page(str(err))
-        except _RedirectError as err:
-            return _redirect(self.client.redirect_uri, _error_params(err, form.get("state", "")))
+        request = self._authorize_request(form)
+        if not isinstance(request, AuthRequest):
+            return request
         action = form.get("action", "")
         if action == "cancel":
             return _redirect(request.redirect_uri, {"error": "access_denied",
@@ -207,62 +114,72 @@ class AuthServer:
             code = self._new_code(request, [cloud_id])
         return _redirect(request.redirect_uri, {"code": code, "state": request.state})
 
-    def _parse_authorize(self, params: Mapping[str, str]) -> _AuthRequest:
+    def _authorize_request(self, params: Mapping[str, str]) -> AuthRequest | Response:
+        """The validated request, or the answer to an invalid one: an error page when the callback
+        itself is in doubt, else a redirect to the callback with the error."""
+        try:
+            return self._parse_authorize(params)
+        except PageError as err:
+            return _error_page(str(err))
+        except RedirectError as err:
+            return _redirect(self.client.redirect_uri, _error_params(err, params.get("state", "")))
+
+    def _parse_authorize(self, params: Mapping[str, str]) -> AuthRequest:
         client_id = params.get("client_id", "")
         if not client_id:
-            raise _PageError("client_id is missing: pass the client id of the app")
+            raise PageError("client_id is missing: pass the client id of the app")
         if client_id != self.client.client_id:
-            raise _PageError(f"Unknown client_id {client_id!r}: use the client id of the app registered with "
+            raise PageError(f"Unknown client_id {client_id!r}: use the client id of the app registered with "
                              "the emulator")
         redirect_uri = params.get("redirect_uri", "")
         if redirect_uri != self.client.redirect_uri:
-            raise _PageError(f"redirect_uri {redirect_uri!r} does not match the callback URL registered for "
+            raise PageError(f"redirect_uri {redirect_uri!r} does not match the callback URL registered for "
                              f"the app ({self.client.redirect_uri!r}): they must match exactly, including "
                              "any trailing /")
         response_type = params.get("response_type", "")
         if not response_type:
-            raise _RedirectError("invalid_request", "Missing required parameter: response_type")
+            raise RedirectError("invalid_request", "Missing required parameter: response_type")
         if response_type != "code":
-            raise _RedirectError("unsupported_response_type",
+            raise RedirectError("unsupported_response_type",
                                  f"Unsupported response_type {response_type!r}: use code")
         if params.get("audience") != AUDIENCE:
-            raise _RedirectError("invalid_request", f"audience must be {AUDIENCE}")
+            raise RedirectError("invalid_request", f"audience must be {AUDIENCE}")
         state = params.get("state", "")
         if not state:
-            raise _RedirectError("invalid_request", "Missing required parameter: state")
+            raise RedirectError("invalid_request", "Missing required parameter: state")
         scope = params.get("scope", "")
         if not scope.split():
-            raise _RedirectError("invalid_scope", "Missing required parameter: scope")
+            raise RedirectError("invalid_scope", "Missing required parameter: scope")
         unknown = sorted(set(scope.split()) - KNOWN_SCOPES)
         if unknown:
-            raise _RedirectError("invalid_scope", f"Unknown scope(s): {' '.join(unknown)}")
+            raise RedirectError("invalid_scope", f"Unknown scope(s): {' '.join(unknown)}")
         prompt = params.get("prompt", "")
         if prompt and prompt not in PROMPTS:
-            raise _RedirectError("invalid_request", f"Unsupported prompt {prompt!r}: use consent")
+            raise RedirectError("invalid_request", f"Unsupported prompt {prompt!r}: use consent")
         challenge = params.get("code_challenge", "")
         method = params.get("code_challenge_method", "")
         if method and not challenge:
-            raise _RedirectError("invalid_request", "code_challenge_method was sent without code_challenge")
+            raise RedirectError("invalid_request", "code_challenge_method was sent without code_challenge")
         if challenge:
             method = method or "plain"
             if method not in ("S256", "plain"):
-                raise _RedirectError("invalid_request",
+                raise RedirectError("invalid_request",
                                      f"Unsupported code_challenge_method {method!r}: use S256")
             if not _PKCE_VALUE.match(challenge):
-                raise _RedirectError("invalid_request",
+                raise RedirectError("invalid_request",
                                      "code_challenge must be 43 to 128 characters of [A-Za-z0-9._~-]")
-        return _AuthRequest(redirect_uri, scope, state, prompt, challenge, method)
+        return AuthRequest(redirect_uri, scope, state, prompt, challenge, method)
 
-    def _new_code(self, request: _AuthRequest, cloud_ids: list[str]) -> str:
+    def _new_code(self, request: AuthRequest, cloud_ids: list[str]) -> str:
         """Record the consent (sites join the account's one grant) and issue a code for it."""
         consented = self._sites_of.setdefault(self.consent_account_id, [])
         consented.extend(c for c in cloud_ids if c not in consented)
         code = secrets.token_urlsafe(24)
-        self._codes[code] = _Code(request, self.consent_account_id,
+        self._codes[code] = Code(request, self.consent_account_id,
                                   self.ws.clock.now() + timedelta(seconds=self.code_ttl))
         return code
 
-    def _consent_page(self, request: _AuthRequest) -> str:
+    def _consent_page(self, request: AuthRequest) -> str:
         user = self.ws.users[self.consent_account_id]
         hidden = "\n".join(f'    <input type="hidden" name="{escape(k)}" value="{escape(v)}">'
                            for k, v in request.form_fields(self.client.client_id).items())
@@ -326,7 +243,7 @@ class AuthServer:
             verifier = _required(body, "code_verifier")
             if not _pkce_matches(verifier, code.request.code_challenge, code.request.code_challenge_method):
                 raise OAuthError(403, "invalid_grant", "Failed to verify code verifier")
-        code.family = _Family(code.account_id, code.request.scopes, now, now)
+        code.family = Family(code.account_id, code.request.scopes, now, now)
         self._families.append(code.family)
         return self._issue(code.family, now)
 
@@ -343,14 +260,14 @@ class AuthServer:
         record.family.last_refresh_at = now
         return self._issue(record.family, now)
 
-    def _issue(self, family: _Family, now: datetime) -> dict:
+    def _issue(self, family: Family, now: datetime) -> dict:
         access = secrets.token_urlsafe(32)
-        self._access_tokens[access] = _AccessToken(family, now + timedelta(seconds=self.access_token_ttl))
+        self._access_tokens[access] = AccessToken(family, now + timedelta(seconds=self.access_token_ttl))
         response = {"access_token": access, "expires_in": self.access_token_ttl, "token_type": "Bearer",
                     "scope": " ".join(sorted(family.scopes))}
         if "offline_access" in family.scopes:
             refresh = secrets.token_urlsafe(32)
-            self._refresh_tokens[refresh] = _RefreshToken(family)
+            self._refresh_tokens[refresh] = RefreshToken(family)
             response["refresh_token"] = refresh
         return response
 
@@ -418,7 +335,7 @@ def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:
     return hmac.compare_digest(expected, challenge)
 
 
-def _error_params(err: _RedirectError, state: str) -> dict[str, str]:
+def _error_params(err: RedirectError, state: str) -> dict[str, str]:
     params = {"error": err.error, "error_description": err.description}
     if state:
         params["state"] = state

@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from .http import epoch_ms, iso
-from .model import AuditRecord, Content, Group, Restriction, Space, User, Version, Workspace
+from .http import iso
+from .model import Content, Group, Restriction, Space, User, Version
+from .workspace import Workspace
 from .render import RENDERED
 from .serialize_v2 import (attachment_webui, comment_title, content_webui, download_link, render_body, storage_text,
                            tiny_link)
@@ -80,45 +81,6 @@ def excerpt(item: Content, mode: str) -> str:
         return text
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
-
-
-def confcloud_77618_body(content_id: str) -> dict[str, Any]:
-    """The 404 Confluence Cloud answers to a content search that expands
-    `ancestors.restrictions...` when an ancestor of a result is trashed or a draft
-    (CONFCLOUD-77618; the body Onyx matches on, errors-observed-collection.json)."""
-    translation = f"No content with id <ContentId{{id={content_id}}}> can be found"
-    return {"statusCode": 404,
-            "data": {"authorized": False, "valid": False, "successful": False,
-                     "errors": [{"message": {"translation": translation}}]}}
-
-
-def audit_json(ws: Workspace, record: AuditRecord) -> dict[str, Any]:
-    user = ws.users.get(record.author_id) if record.author_id else None
-    if user is None:  # the system, as airbyte's sandbox recorded it
-        author: dict[str, Any] = {"type": "user", "displayName": "System", "operations": None,
-                                  "isExternalCollaborator": False, "accountType": "",
-                                  "publicName": "Unknown user", "externalCollaborator": False}
-    else:
-        author = {"type": "user", "displayName": user.display_name, "operations": None,
-                  "accountId": user.account_id, "accountType": user.account_type,
-                  "isExternalCollaborator": user.is_external_collaborator,
-                  "publicName": user.public_name, "externalCollaborator": user.is_external_collaborator,
-                  "isGuest": user.is_external_collaborator}
-    name, object_type = record.affected_object
-    return {
-        "author": author,
-        "remoteAddress": record.remote_address,
-        "creationDate": epoch_ms(record.creation_date),
-        "summary": record.summary,
-        "description": record.description,
-        "category": record.category,
-        "sysAdmin": record.sys_admin,
-        "superAdmin": record.super_admin,
-        "affectedObject": {"name": name, "objectType": object_type},
-        "changedValues": [{"name": n, "oldValue": old, "newValue": new}
-                          for n, old, new in record.changed_values],
-        "associatedObjects": [{"name": n, "objectType": t} for n, t in record.associated_objects],
-    }
 
 
 class V1Json:
@@ -390,20 +352,16 @@ class V1Json:
         rule = item.restrictions.get(op) or Restriction()
         lists: dict[str, Any] = {}
         unexpanded: dict[str, str] = {}
-        if users:
-            ids = rule.user_ids[start:start + limit]
-            lists["user"] = {"results": [self.user(u) for u in ids], "start": start, "limit": limit,
-                             "size": len(ids)}
-            self.principals += len(ids)
-        else:
-            unexpanded["user"] = ""
-        if groups:
-            known = [self.ws.groups[g] for g in rule.group_ids if g in self.ws.groups][start:start + limit]
-            lists["group"] = {"results": [self.group(g) for g in known], "start": start, "limit": limit,
-                              "size": len(known)}
-            self.principals += len(known)
-        else:
-            unexpanded["group"] = ""
+        known_groups = [self.ws.groups[g] for g in rule.group_ids if g in self.ws.groups]
+        for kind, expanded, principals, to_json in (("user", users, rule.user_ids, self.user),
+                                                    ("group", groups, known_groups, self.group)):
+            if not expanded:
+                unexpanded[kind] = ""
+                continue
+            page = principals[start:start + limit]
+            lists[kind] = {"results": [to_json(p) for p in page], "start": start, "limit": limit,
+                           "size": len(page)}
+            self.principals += len(page)
         if unexpanded:
             lists["_expandable"] = unexpanded
         out: dict[str, Any] = {"operation": op, "restrictions": lists}
@@ -435,11 +393,3 @@ class V1Json:
                    lastModified=whole_seconds(item.modified_at),
                    friendlyLastModified=friendly_date(item.modified_at), score=0)
         return out
-
-    def user_search_result(self, user: User, last_modified: datetime) -> dict[str, Any]:
-        """One item of `GET /wiki/rest/api/search/user` (the shape Onyx's connector quotes). The
-        emulator keeps no profile times, so the caller passes the time to show."""
-        return {"user": self.user(user.account_id), "title": user.display_name, "excerpt": "",
-                "url": f"/people/{user.account_id}", "breadcrumbs": [], "entityType": "user",
-                "iconCssClass": "aui-icon content-type-profile", "lastModified": iso(last_modified),
-                "score": 0.0}

@@ -8,21 +8,21 @@ on footer comments, four inline-comment property keys, `icon`/`description` null
 lists, `currentActiveAlias`, `edituiv2`, attachment `downloadLink` with `cacheVersion=1`.
 
 The emulator stores storage format only; every other body format is rendered from it by
-render.py.
+render/.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from typing import Any, Callable
 from urllib.parse import quote, quote_plus
 
 from .http import epoch_ms, iso
 from .render import render
-from .model import Content, Label, Property, Space, SpacePermission, User, Version, Workspace
+from .model import Content, Label, Property, SpacePermission, Version
+from .workspace import Workspace
 
 INCLUDE_LIMIT = 50  # every include-* block returns at most this many items
 
@@ -196,41 +196,20 @@ def permission_json(perm: SpacePermission) -> dict[str, Any]:
 # Pages, blog posts, folders
 
 
-def page_json(ws: Workspace, item: Content, *, body_format: str | None, include_version: bool = True,
-              version: Version | None = None) -> dict[str, Any]:
-    """PageBulk / PageSingle (without include blocks); `version` renders a past version."""
+def page_or_blogpost_json(ws: Workspace, item: Content, *, body_format: str | None,
+                          include_version: bool = True, version: Version | None = None) -> dict[str, Any]:
+    """PageBulk / PageSingle, or BlogPostBulk / BlogPostSingle: a page's fields without the tree and
+    the owners (without include blocks); `version` renders a past version."""
     shown = version or item.version
-    out: dict[str, Any] = {
-        "id": item.id,
-        "status": item.status,
-        "title": title_at(item, shown),
-        "spaceId": item.space_id,
-        "parentId": item.parent_id,
-        "parentType": item.parent_type,
-        "position": item.position,
-        "authorId": item.author_id,
-        "ownerId": item.owner_id,
-        "lastOwnerId": None,
-        "createdAt": iso(item.created_at),
-    }
-    if include_version:
-        out["version"] = version_json(shown, item)
-    out["body"] = body_json(body_at(item, shown), body_format, content_id=item.id, ws=ws)
-    out["_links"] = _page_links(ws, item)
-    return out
-
-
-def blogpost_json(ws: Workspace, item: Content, *, body_format: str | None, include_version: bool = True,
-                  version: Version | None = None) -> dict[str, Any]:
-    shown = version or item.version
-    out: dict[str, Any] = {
-        "id": item.id,
-        "status": item.status,
-        "title": title_at(item, shown),
-        "spaceId": item.space_id,
-        "authorId": item.author_id,
-        "createdAt": iso(item.created_at),
-    }
+    page = item.type == "page"
+    out: dict[str, Any] = {"id": item.id, "status": item.status, "title": title_at(item, shown),
+                           "spaceId": item.space_id}
+    if page:
+        out.update(parentId=item.parent_id, parentType=item.parent_type, position=item.position)
+    out["authorId"] = item.author_id
+    if page:
+        out.update(ownerId=item.owner_id, lastOwnerId=None)
+    out["createdAt"] = iso(item.created_at)
     if include_version:
         out["version"] = version_json(shown, item)
     out["body"] = body_json(body_at(item, shown), body_format, content_id=item.id, ws=ws)
@@ -268,53 +247,6 @@ def child_json(item: Content) -> dict[str, Any]:
 def descendant_json(item: Content, depth: int) -> dict[str, Any]:
     return {"id": item.id, "status": item.status, "title": item.title, "type": item.type,
             "parentId": item.parent_id, "depth": depth, "childPosition": item.position}
-
-
-# --------------------------------------------------------------------------------------------
-# Spaces
-
-
-def space_icon_json(space: Space) -> dict[str, str]:
-    modified = epoch_ms(space.created_at)
-    icon = {"path": f"/wiki/download/attachments/{space.id}/{quote(space.key)}-default"
-                    f"?version=1&modificationDate={modified}&cacheVersion=1&api=v2"}
-    if space.type != "personal":  # the spec: apiDownloadLink is only returned for non-personal spaces
-        icon["apiDownloadLink"] = f"/wiki/rest/api/content/{space.id}/child/attachment/att{space.id}/download"
-    return icon
-
-
-def space_description_json(space: Space, description_format: str) -> dict[str, Any]:
-    value = space.description if description_format == "plain" else f"<p>{html.escape(space.description)}</p>"
-    return {description_format: {"representation": description_format, "value": value}}
-
-
-def space_json(space: Space, *, description_format: str | None, include_icon: bool,
-               single: bool) -> dict[str, Any]:
-    """SpaceBulk, or SpaceSingle without include blocks. Lists send `description`/`icon` as null
-    when not asked for; the single GET sends `description: {}` (REAL.md §3) and, as the spec
-    says, no `icon` unless asked for (no recording shows that case)."""
-    if description_format is not None:
-        description: Any = space_description_json(space, description_format)
-    else:
-        description = {} if single else None
-    out = {
-        "id": space.id,
-        "key": space.key,
-        "name": space.name,
-        "type": space.type,
-        "status": space.status,
-        "authorId": space.author_id,
-        "spaceOwnerId": space.space_owner_id or space.author_id,
-        "createdAt": iso(space.created_at),
-        "homepageId": space.homepage_id,
-        "description": description,
-        "icon": space_icon_json(space) if include_icon else None,
-        "_links": {"webui": f"/spaces/{space.key}"},
-        "currentActiveAlias": space.key,
-    }
-    if single and not include_icon:
-        del out["icon"]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,26 +342,4 @@ def attachment_json(item: Content, *, version: Version | None = None,
     if include_version:
         out["version"] = version_json(shown)
     out["_links"] = {"webui": webui, "download": download}
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Users
-
-
-def user_json(user: User) -> dict[str, Any]:
-    out = {
-        "accountId": user.account_id,
-        "accountType": user.account_type,
-        "accountStatus": user.account_status,
-        "displayName": user.display_name,
-        "publicName": user.public_name,
-        "email": user.email if user.email_visible else "",
-        "timeZone": user.time_zone,
-        "personalSpaceId": user.personal_space_id,
-        "isExternalCollaborator": user.is_external_collaborator,
-        "profilePicture": {"path": f"/wiki/aa-avatar/{user.account_id}", "isDefault": False},
-    }
-    if user.personal_space_id is None:
-        del out["personalSpaceId"]  # the spec's string is not nullable; a user without one has no key
     return out

@@ -25,9 +25,11 @@ from typing import Any, Callable
 
 from ..settings import IndexingFilters
 from ..storage.warehouse import Warehouse
-from ..text.attachments import Extracted, Extractor, Limits
+from ..text.attachments import Extracted, Limits
+from ..text.extractor import Extractor
+from ..text.blocks import Names
 from ..text.chunks import chunk_blocks
-from ..text.storage import Names, convert
+from ..text.storage import convert
 
 CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
 BATCH_ITEMS = 200

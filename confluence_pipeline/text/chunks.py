@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .storage import Block
+from .blocks import Block
 
 MAX_CHARS = 3000  # of plain text per chunk: a few paragraphs, enough context for a snippet or an answer
 
