@@ -32,17 +32,45 @@ def _runs_since(instance: dg.DagsterInstance, known: set[str]) -> list[dg.Dagste
 def _measure(env: dict[str, str], home: Path, emu: Emulator, log: Path) -> dict[str, Any]:
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         known = {r.run_id for r in instance.get_runs()}
-    before = emu.limits.stats()["received_requests"]
+    before = emu.limits.stats()
     outcome = _sync(env, log)
-    calls = emu.limits.stats()["received_requests"] - before
+    after = emu.limits.stats()
+    calls = after["received_requests"] - before["received_requests"]
+    by_operation = {op: sum(statuses.values()) - sum(before["received"].get(op, {}).values())
+                    for op, statuses in after["received"].items()}
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         runs = _runs_since(instance, known)
         kinds: Counter[str] = Counter()
+        steps: dict[str, dict[str, float]] = {}
         for run in runs:
-            kinds.update(e.dagster_event.event_type_value if e.dagster_event else "LOG"
-                         for e in instance.all_logs(run.run_id))
+            logs = instance.all_logs(run.run_id)
+            kinds.update(e.dagster_event.event_type_value if e.dagster_event else "LOG" for e in logs)
+            steps.update(_step_times(logs))
     return {"rc": outcome["rc"], "wall_s": outcome["wall_s"], "runs": [r.job_name for r in runs],
-            "events": sum(kinds.values()), "events_by_type": dict(kinds.most_common()), "calls": calls}
+            "events": sum(kinds.values()), "events_by_type": dict(kinds.most_common()), "calls": calls,
+            "steps": steps,
+            "calls_by_operation": dict(sorted(((op, n) for op, n in by_operation.items() if n),
+                                              key=lambda item: (-item[1], item[0])))}
+
+
+def _step_times(logs: list) -> dict[str, dict[str, float]]:
+    """Per step: seconds from STEP_START to STEP_SUCCESS, and of them the work its asset reported
+    (`duration_s`: API calls and lake writes); the rest is the step's overhead (Dagster's events,
+    resources, the result)."""
+    started: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
+    for entry in logs:
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+        key = entry.step_key
+        if kind == "STEP_START":
+            started[key] = entry.timestamp
+        elif kind == "STEP_SUCCESS" and key in started:
+            out.setdefault(key, {})["step_s"] = round(entry.timestamp - started[key], 3)
+        elif kind == "ASSET_MATERIALIZATION":
+            duration = entry.dagster_event.step_materialization_data.materialization.metadata.get("duration_s")
+            if duration is not None:
+                out.setdefault(key, {})["work_s"] = float(duration.value)
+    return out
 
 
 def bench_incremental(scale: int, seed: int, runs: int, *, as_json: bool = False) -> int:
@@ -81,4 +109,18 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(f"  {'median':<5}{median['wall_s']:>8.1f}{median['events']:>8.0f}{median['calls']:>7.0f}  "
                  f"goals <= {goals['wall_s']} s, <= {goals['events']} events, <= {goals['calls']} calls: "
                  + ", ".join(f"{k} {'met' if median[k] <= goals[k] else 'NOT met'}" for k in goals))
+    last = r["no_change"][-1]
+    lines.append(f"  calls of the last run by operation: "
+                 + ", ".join(f"{op} {n}" for op, n in last["calls_by_operation"].items()))
+    steps = last.get("steps", {})
+    timed = [t for t in steps.values() if "step_s" in t]
+    if timed:
+        step_s = sum(t["step_s"] for t in timed)
+        work = [t for t in timed if "work_s" in t]
+        overhead = sum(t["step_s"] - t["work_s"] for t in work) / len(work) if work else 0.0
+        lines.append(f"  steps of the last run: {len(timed)}, {step_s:.1f} s in steps; of the {len(work)} that "
+                     f"report their work, {overhead:.2f} s of overhead each (step time less the work)")
+        lines.append("  step seconds: " + ", ".join(f"{k} {t['step_s']:.2f}" for k, t in steps.items() if "step_s" in t))
+    lines.append(f"  events of the last run by type: "
+                 + ", ".join(f"{k} {n}" for k, n in last["events_by_type"].items()))
     return "\n".join(lines)

@@ -355,3 +355,56 @@ def test_missing_data_denies_and_is_reported_never_opened(synced, tmp_path):
     assert summary.denied_missing >= len(below) > 1
     assert ("denied", f"the restrictions of page {top.id} were not read yet", len(below)) in problems
     assert any(effect == "grants nobody" and f"group:{group}" in problem for effect, problem, _ in problems)
+
+
+def _listing_calls(emulator: Emulator) -> dict[str, int]:
+    received = emulator.limits.stats()["received"]
+    return {op: sum(received.get(op, {}).values()) for op in ("getGroupMembersByGroupId",
+                                                              "getSpacePermissionsAssignments", "getGroups",
+                                                              "getSpaces", "searchUser", "getAuditRecords")}
+
+
+def test_directory_changes_come_from_the_audit_log_and_a_no_change_run_lists_nothing(tmp_path):
+    site = Site.generated(8, 150, tmp_path)
+    try:
+        assert site.sync().success
+        before = _listing_calls(site.emu)
+        quiet = site.sync(today(), today())
+        assert quiet.success
+        calls = {op: n - before[op] for op, n in _listing_calls(site.emu).items()}
+        # nothing changed: no group, member, space, permission or user listing; the audit log read once
+        assert calls == {"getGroupMembersByGroupId": 0, "getSpacePermissionsAssignments": 0, "getGroups": 0,
+                         "getSpaces": 0, "searchUser": 0, "getAuditRecords": 1}, calls
+        assert metadata(quiet, "group_members")["groups_read"] == 0
+        assert metadata(quiet, "space_permissions")["spaces_read"] == 0
+        assert "audit records" in metadata(quiet, "space_permissions")["read"]
+
+        ws = site.ws
+        with ws.lock:
+            groups = sorted(ws.groups.values(), key=lambda g: g.name)
+            source, target = next((a, b) for a in groups for b in groups
+                                  if a is not b and ws.group_members[a.id] - ws.group_members[b.id])
+            mover = sorted(ws.group_members[source.id] - ws.group_members[target.id])[0]
+            space = next(s for s in ws.spaces.values() if s.type == "global" and s.status == "current"
+                         and not any(p.principal_id == "ANONYMOUS_USERS" for p in s.permissions))
+        site.control(f"/groups/{target.id}/members", {"add": [mover]})
+        site.control(f"/spaces/{space.id}/permissions", {
+            "add": [{"principalType": "access-class", "principalId": "ANONYMOUS_USERS", "key": "read"}]})
+        assert mismatches(site) != {}
+
+        before = _listing_calls(site.emu)
+        changed = site.sync(today(), today())
+        assert changed.success
+        calls = {op: n - before[op] for op, n in _listing_calls(site.emu).items()}
+        # only the group and the space the audit log names are read again, and the model is exact
+        assert calls["getGroupMembersByGroupId"] == 1 and calls["getSpacePermissionsAssignments"] == 1, calls
+        assert metadata(changed, "group_members")["groups_read"] == 1
+        assert metadata(changed, "space_permissions")["spaces_read"] == 1
+        assert mismatches(site) == {}
+        with Warehouse(site.settings.lake, read_only=True) as wh:
+            assert wh.run("SELECT count(*) FROM group_members WHERE group_id = ? AND account_id = ?",
+                          [target.id, mover])[0][0] == 1
+            assert wh.run("SELECT count(*) FROM space_permissions WHERE space_id = ? AND principal_id = "
+                          "'ANONYMOUS_USERS' AND operation = 'read'", [space.id])[0][0] == 1
+    finally:
+        site.stop()

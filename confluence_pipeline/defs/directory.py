@@ -28,6 +28,14 @@ class RestrictionsConfig(dg.Config):
     full_pass: bool = False  # read every item's restrictions, not only those synced since their last read
 
 
+class FullReadConfig(dg.Config):
+    full_pass: bool = False  # re-read everything, not only what the audit log names (the reconciliation job)
+
+
+# The audit log is read once per run, by its own asset, first: the steps keyed on it read its table.
+AUDIT_FIRST = {"dagster/priority": "10"}
+
+
 def audit_partitions(content_partitions: dg.TimeWindowPartitionsDefinition) -> dg.DailyPartitionsDefinition:
     """Days of event time, from the same start date and in the same time zone as the content."""
     return dg.DailyPartitionsDefinition(start_date=content_partitions.start.strftime("%Y-%m-%d"),
@@ -43,22 +51,25 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
     calls_confluence = dict(common, retry_policy=retry_policy)
 
     @dg.asset(**calls_confluence)
-    def groups(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        """Every group of the site; groups that are gone are marked deleted."""
+    def groups(context: dg.AssetExecutionContext, config: FullReadConfig) -> dg.MaterializeResult:
+        """Every group of the site; groups that are gone are marked deleted. Listed again when the audit
+        log names a group created or deleted (every run when it cannot be read), and daily."""
         ctx = sync_context(context, site)
-        return run_sync(context, ctx, lambda: sync_groups(ctx))
+        return run_sync(context, ctx, lambda: sync_groups(ctx, full_pass=config.full_pass))
 
     @dg.asset(deps=[groups], **calls_confluence)
-    def group_members(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        """Who is in each group. A group whose members cannot be read grants nobody until they can."""
+    def group_members(context: dg.AssetExecutionContext, config: FullReadConfig) -> dg.MaterializeResult:
+        """Who is in each group: read again for the groups the audit log names (every group when it cannot
+        be read, and daily). A group whose members cannot be read grants nobody until they can."""
         ctx = sync_context(context, site)
-        return run_sync(context, ctx, lambda: sync_group_members(ctx))
+        return run_sync(context, ctx, lambda: sync_group_members(ctx, full_pass=config.full_pass))
 
     @dg.asset(deps=[site.key("spaces")], **calls_confluence)
-    def space_permissions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        """Each space's permission assignments: principal (user, group, role, access class), operation, target."""
+    def space_permissions(context: dg.AssetExecutionContext, config: FullReadConfig) -> dg.MaterializeResult:
+        """Each space's permission assignments: principal (user, group, role, access class), operation, target.
+        Read again for the spaces the audit log names (every space when it cannot be read, and daily)."""
         ctx = sync_context(context, site)
-        return run_sync(context, ctx, lambda: sync_space_permissions(ctx))
+        return run_sync(context, ctx, lambda: sync_space_permissions(ctx, full_pass=config.full_pass))
 
     @dg.asset(deps=[site.key(name) for name in RESTRICTABLE], **calls_confluence)
     def content_restrictions(context: dg.AssetExecutionContext, config: RestrictionsConfig) -> dg.MaterializeResult:
@@ -69,14 +80,15 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         return run_sync(context, ctx, lambda: sync_restrictions(ctx, full_pass=config.full_pass))
 
     @dg.asset(deps=[group_members, space_permissions, content_restrictions, *content_keys], **calls_confluence)
-    def users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def users(context: dg.AssetExecutionContext, config: FullReadConfig) -> dg.MaterializeResult:
         """Every user the site lists and every account named in content, groups and permissions:
-        display name, email when visible, account type (atlassian = licensed), status."""
+        display name, email when visible, account type (atlassian = licensed), status. Between full reads
+        (reconciliation, daily) only accounts not stored yet are read."""
         ctx = sync_context(context, site)
-        return run_sync(context, ctx, lambda: sync_users(ctx))
+        return run_sync(context, ctx, lambda: sync_users(ctx, full_pass=config.full_pass))
 
     @dg.asset(partitions_def=audit_partitions(content_partitions), backfill_policy=dg.BackfillPolicy.single_run(),
-              **{**calls_confluence, "kinds": {"duckdb", "parquet"}})
+              op_tags=AUDIT_FIRST, **{**calls_confluence, "kinds": {"duckdb", "parquet"}})
     def audit_log(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Audit records by event day, deduplicated by content (they carry no id). Needs the Confluence
         Administrator permission: without it the asset reports the 403 and writes nothing."""

@@ -33,7 +33,10 @@ RECONCILED_ASSETS = ("users", "groups", "group_members", "space_permissions", "c
                      "content_access")
 # Restrictions change without a new version: the reconciliation reads every item's, not only
 # those of the content synced since their last read.
-FULL_PASS = {"content_restrictions": {"config": {"full_pass": True}}}
+# The other directory assets re-read only what the audit log names between full reads: the
+# reconciliation re-reads everything.
+FULL_PASS = {name: {"config": {"full_pass": True}} for name in ("content_restrictions", "groups", "group_members",
+                                                                "space_permissions", "users")}
 
 
 def _keys(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetKey]:

@@ -18,7 +18,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from .lake import ALIAS, Lake, WriteConflict, open_lake
+from .lake import (ALIAS, Lake, WriteConflict, attached_connection, forget_writer_connection, open_lake,
+                   writer_connection)
 from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
@@ -70,21 +71,33 @@ class Warehouse:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._in_transaction = False
         self._state_clock = datetime.min.replace(tzinfo=timezone.utc)
+        self._state: dict[str, str] | None = None  # newest value of each sync_state key, once read
 
     def __enter__(self) -> "Warehouse":
-        if not self.read_only:
-            _keep_legacy_landing(self.lake)
-        self._con = open_lake(self.lake, read_only=self.read_only, as_of=self.as_of)
-        if not self.read_only:
-            for attempt in range(5):
-                try:
-                    self.migrate()
-                    break
-                except WriteConflict:  # another process created the tables at the same moment
-                    if attempt == 4:
-                        raise
-                    time.sleep(0.2 * (attempt + 1))
+        if self.read_only:
+            shared = attached_connection(self.lake) if self.as_of is None else None
+            self._con = shared or open_lake(self.lake, read_only=True, as_of=self.as_of)
+            return self
+        _keep_legacy_landing(self.lake)
+        self._con, attached = writer_connection(self.lake)  # the process's attached lake: no extension loads
+        if attached:  # once per attach: later writers in this process find the tables in place
+            try:
+                self._migrate_retrying()
+            except BaseException:
+                self.__exit__()
+                forget_writer_connection(self.lake)
+                raise
         return self
+
+    def _migrate_retrying(self) -> None:
+        for attempt in range(5):
+            try:
+                self.migrate()
+                return
+            except WriteConflict:  # another process created the tables at the same moment
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def __exit__(self, *exc: object) -> None:
         if self._con is not None:
@@ -166,6 +179,7 @@ class Warehouse:
             self.snapshots.append(int(snapshot[0][0]))
 
     def _rollback(self) -> None:
+        self._state = None
         try:
             self.run("ROLLBACK")
         except duckdb.Error:  # a failed COMMIT has already ended the transaction
@@ -271,16 +285,23 @@ class Warehouse:
     # sync_state is a log: a write appends, the newest row of a key is its value. Every step
     # writes state, and appends never conflict where replacing rows would make any two writers
     # of one lake collide; maintenance drops the rows that newer ones superseded.
+    # A step reads a dozen keys: the newest value of every key is read once per connection (each
+    # query scans the log's files), and a rollback forgets what this connection wrote.
     def get_state(self, key: str, default: Any = None) -> Any:
-        rows = self.run('SELECT value FROM sync_state WHERE "key" = ? ORDER BY updated_at DESC LIMIT 1', [key])
-        return json.loads(rows[0][0]) if rows else default
+        if self._state is None:
+            self._state = {k: v for k, v in self.run(
+                'SELECT "key", arg_max(value, updated_at) FROM sync_state GROUP BY "key"')}
+        value = self._state.get(key)
+        return json.loads(value) if value is not None else default
 
     def set_state(self, key: str, value: Any) -> None:
         now = datetime.now(timezone.utc)
         self._state_clock = now = max(now, self._state_clock + timedelta(microseconds=1))  # newest stays last
+        text = json.dumps(value, default=str)
         with self._atomic():
-            self.run('INSERT INTO sync_state ("key", value, updated_at) VALUES (?, ?, ?)',
-                     [key, json.dumps(value, default=str), now])
+            self.run('INSERT INTO sync_state ("key", value, updated_at) VALUES (?, ?, ?)', [key, text, now])
+            if self._state is not None:
+                self._state[key] = text
 
     # -- reads -------------------------------------------------------------------------------
     def ids(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> set[str]:

@@ -50,6 +50,7 @@ from ..confluence.models import Attachment, ContentV1
 from ..settings import Settings
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts
+from . import audit
 from . import rows as R
 from .scope import apply_scope, refresh_tree, spaces_in_scope
 from .windows import EPOCH, TimeRange, Windows, window_start
@@ -111,6 +112,8 @@ class AssetReport:
     table_rows: int | None = None  # in the asset's table after the step
     rows_by_window: dict[str, int] = field(default_factory=dict)  # of a step over several windows
     fetched_by_window: Counter[str] = field(default_factory=Counter)
+    count_differs: bool = False  # a CQL count of live items disagreed with the lake (something left or came back)
+    live_counted: dict[str, int] = field(default_factory=dict)  # where clause -> the site's count of live items
 
     def metadata(self) -> dict[str, Any]:
         return {"rows_fetched": self.fetched, "rows_inserted": self.counts.inserted,
@@ -160,6 +163,8 @@ class _Measure:
         self.report.renewals = s1["token_renewals"] - self.s0["token_renewals"]
         self.report.duration_s = time.perf_counter() - self.t0
         r = self.report
+        if not (r.fetched or r.counts.inserted or r.counts.updated or r.deleted or r.failures):
+            return  # nothing happened: the materialization's metadata says so, without a log entry per step
         self.ctx.progress(f"{r.asset}: {r.fetched} fetched, {r.counts.inserted} new, {r.counts.updated} updated, "
                           f"{r.deleted} deleted, {r.calls} API calls, {r.duration_s:.1f} s"
                           + (f", {len(r.failures)} failures" if r.failures else ""))
@@ -167,18 +172,51 @@ class _Measure:
 
 # -- spaces ------------------------------------------------------------------------------------
 
-def sync_spaces(ctx: SyncContext) -> AssetReport:
-    """Every space the account can see (current, archived, personal); vanished ones marked deleted."""
+def sync_spaces(ctx: SyncContext, *, full_pass: bool = False) -> AssetReport:
+    """Every space the account can see (current, archived, personal); vanished ones marked deleted.
+    Between full reads (daily, or asked for) the spaces are listed only when the audit log names
+    a space change other than its permissions (created, archived, deleted, renamed), or cannot
+    tell (not readable)."""
     report = AssetReport("spaces")
     with measured_step(ctx, report) as wh:
+        full = audit.full_read_due(wh, "spaces", ctx.now, full_pass)
+        records = None if full else audit.since_last(wh, "spaces")
+        if records is not None and not any(r.about("space") and not r.permission for r in records):
+            with wh.transaction():
+                report.out_of_scope = _scope(ctx, wh, report, "spaces")  # the filters may have changed
+                audit.read_done(wh, "spaces", ctx.now, False)
+            return report
         rows = [R.space_row(s, ctx.site_url, ctx.now) for s in ctx.client.spaces(description_format="plain")]
         report.fetched = len(rows)
         with wh.transaction():
             report.counts = wh.upsert("spaces", rows)
             gone = wh.ids("spaces", "deleted_at IS NULL") - {r["id"] for r in rows}
             report.deleted = wh.mark("spaces", gone, status="deleted", deleted_at=ctx.now)
-            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["spaces"]
+            report.out_of_scope = _scope(ctx, wh, report, "spaces")
+            audit.read_done(wh, "spaces", ctx.now, records is None)
     return report
+
+
+def _wrote(report: AssetReport) -> bool:
+    """Whether a step changed rows so far. Scope follows from the rows and the filters alone and
+    every step that changed rows recomputes it: one that did not, skips it (it updates every
+    table). So does the pages step's tree mend: what other steps change in the tree, the folders
+    step's mend (over pages and folders, every run) finds."""
+    return bool(report.fetched or report.deleted or report.counts.inserted or report.counts.updated)
+
+
+def _scope(ctx: SyncContext, wh: Warehouse, report: AssetReport, table: str) -> int:
+    """Mark every stored row in or out of the filters' scope (`apply_scope`, an update of every
+    table) and return the rows of `table` out of scope. Scope follows from the rows and the
+    filters alone, and every step that changed either applied it: a step that wrote nothing
+    under the same filters skips it."""
+    applied = ctx.settings.filters.model_dump_json() + ctx.settings.sync.timezone
+    if not _wrote(report) and wh.get_state("scope:applied") == applied:
+        return wh.count(table, "in_scope = FALSE") if table != "labels" else 0
+    out = apply_scope(wh, ctx.settings.filters, ctx.tz).get(table, 0)
+    if wh.get_state("scope:applied") != applied:
+        wh.set_state("scope:applied", applied)
+    return out
 
 
 # -- listings ------------------------------------------------------------------------------------
@@ -362,17 +400,22 @@ def sync_content(ctx: SyncContext, asset: str, rng: TimeRange) -> AssetReport:
         for listing in LISTINGS[asset]:
             for item in _listed(ctx, wh, listing, listing.fetch, report, since, until):
                 writer.add(listing.to_row(item, ctx.windows, ctx.now, ctx.site_url))
+        trash_records = audit.since_last(wh, f"trash_{asset}")
         with wh.transaction():
             # first: an update after the merge's deletes and inserts in one transaction lost rows (DuckLake)
             for listing in LISTINGS[asset]:
                 report.deleted += _purged_unseen(ctx, wh, listing, report)
             writer.merge()
+            list_trash = _trash_due(ctx, wh, asset, trash_records, report)
             for listing in LISTINGS[asset]:
                 report.counts += _moved_out(ctx, wh, listing, since, until, report)
-                report.deleted += _sync_trash(ctx, wh, listing, report)
+                if list_trash:
+                    report.deleted += _sync_trash(ctx, wh, listing, report)
+            if any(listing.trashed for listing in LISTINGS[asset]):
+                audit.read_done(wh, f"trash_{asset}", ctx.now, list_trash)
             if asset == "pages":
-                report.counts += _mend_tree(ctx, wh, "pages")
-            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz).get(asset, 0)
+                report.counts += _mend_tree(ctx, wh, "pages") if _wrote(report) else WriteCounts()
+            report.out_of_scope = _scope(ctx, wh, report, asset)
             listed_all = not report.failures
             if asset == "attachments":
                 _download(ctx, wh, report)  # what it misses is tried again next run, watermark or not
@@ -462,6 +505,33 @@ def _moved_out(ctx: SyncContext, wh: Warehouse, listing: Listing, since: datetim
     return wh.upsert(table, [listing.to_row(item, ctx.windows, ctx.now, ctx.site_url) for item in items])
 
 
+def _trash_due(ctx: SyncContext, wh: Warehouse, asset: str, records: list[audit.AuditRecord] | None,
+               report: AssetReport) -> bool:
+    """Whether to list the trash this run (a listing costs a call per 250 trashed items, and the
+    trash only grows): when the audit log cannot tell (not readable), names content trashed,
+    restored, deleted or purged since the last listing, a count of live items disagreed, or the
+    last listing is older than FULL_PASS_EVERY. A trash and a restore in one interval that the
+    log misses cancel out in the counts: the reconciliation's to find, or the next daily listing."""
+    return (records is None or report.count_differs or any(r.content_gone_or_back for r in records)
+            or audit.full_read_due(wh, f"trash_{asset}", ctx.now, False) or _counts_differ(ctx, wh, asset, report))
+
+
+def _counts_differ(ctx: SyncContext, wh: Warehouse, asset: str, report: AssetReport) -> bool:
+    """After the merge (new items stored): whether a count of live items taken this run differs
+    from what the lake holds live, batch by batch; True where no count was taken."""
+    if asset not in _COUNTED:
+        return False
+    statuses = _COUNTED[asset][1]
+    for batch in _space_batches(ctx, wh):
+        where, params = "status IN (SELECT unnest(?))", [statuses]
+        if batch is not None:
+            where, params = where + " AND space_id IN (SELECT unnest(?))", [statuses, batch]
+        live = report.live_counted.get(repr((where, params)))
+        if live is None or live != wh.count(asset, where, params):
+            return True
+    return False
+
+
 def _sync_trash(ctx: SyncContext, wh: Warehouse, listing: Listing, report: AssetReport) -> int:
     """Trashed items (status and deleted_at), restores and purges of what was in the trash."""
     if listing.trashed is None:
@@ -515,11 +585,14 @@ def _purged_unseen(ctx: SyncContext, wh: Warehouse, listing: Listing, report: As
         stored = wh.count(listing.table, where, params)
         if not stored:
             continue
+        report.count_differs |= by_date
         if not by_date:
             live = ctx.client.search_count(f"type = {cql_type}{clause}", include_archived_spaces=True,
                                            content_statuses=statuses)
+            report.live_counted[repr((where, params))] = live  # set against the lake again after the merge
             if live >= stored:
                 continue
+            report.count_differs = True
             ctx.progress(f"{listing.table}: the site counts {live} live, the lake {stored}: looking for purges")
         listed = {item.id for item in _ids_listing(ctx.client, listing.table, batch, statuses)}
         missing = sorted(wh.ids(listing.table, where, params) - listed)
@@ -733,8 +806,10 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
                     writer.add(row)
         with wh.transaction():
             writer.merge()
+            # always: pages moved or trashed without a new version (written by the pages step) move
+            # folders along, and this mend, over pages and folders, is what finds them
             report.counts += _mend_tree(ctx, wh, "folders")
-            report.out_of_scope = apply_scope(wh, ctx.settings.filters, ctx.tz)["folders"]
+            report.out_of_scope = _scope(ctx, wh, report, "folders")
             if rng.includes_now(ctx.now):
                 _advance_watermark(ctx, wh, "folders", since)
     return report

@@ -11,6 +11,10 @@ longer than an expansion shows are read one item at a time. Users: the v1 user s
 everyone (up to 10,000), ids found anywhere else (authors, principals, members) join them, and
 v2 users-bulk reads them all, 250 per call.
 
+Between full reads (the reconciliation job, daily, or every run when the audit log cannot be
+read) groups, members, space permissions and users re-read only what the audit log names since
+their last read (`sync.audit`), so a run with nothing to do lists none of them.
+
 Restrictions change without a new content version, so a run reads the restrictions of the items
 stored (fetched by a content sync) since their restrictions were last read, of items whose last
 read failed, and of items named by restriction changes in the audit log since the last run (when
@@ -34,11 +38,11 @@ from ..confluence.errors import ApiError, NotFound, PermissionDenied
 from ..confluence.models import AuditRecord, ContentRestriction, ContentV1
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts
+from . import audit
 from .content import AssetReport, SyncContext, measured_step
 from .windows import TimeRange
 
-FULL_PASS_EVERY = timedelta(days=1)
-AUDIT_OVERLAP = timedelta(minutes=5)  # re-read before the last run: the log is eventually consistent
+FULL_PASS_EVERY = audit.FULL_PASS_EVERY
 SEARCH_RESTRICTION_EXPAND = tuple(f"content.{e}" for e in RESTRICTION_EXPAND)
 PER_ITEM_LIMIT = 100  # principals per list in GET /content/{id}/restriction (its default limit)
 SKIPPABLE = (PermissionDenied, NotFound, ApiError)  # one object fails; the rest of the read goes on
@@ -80,10 +84,41 @@ def _replace(wh: Warehouse, table: str, column: str, keys: list[str],
 
 # -- groups and members --------------------------------------------------------------------------
 
-def sync_groups(ctx: SyncContext) -> DirectoryReport:
-    """Every group of the site; groups that are gone are marked deleted."""
+def _changes(ctx: SyncContext, wh: Warehouse, report: DirectoryReport, asset: str,
+             full_pass: bool) -> list[audit.AuditRecord] | None:
+    """The audit records since `asset` last read, or None when it re-reads everything (and why,
+    in the step's metadata as `read`)."""
+    if audit.full_read_due(wh, asset, ctx.now, full_pass):
+        report.extra["read"] = "full (reconciliation or daily full pass)"
+        return None
+    records = audit.since_last(wh, asset)
+    if records is None:
+        report.extra["read"] = ("full: the audit log is not readable (Confluence Administrator, paid plan) or "
+                                "does not cover the time since the last read")
+        return None
+    report.extra["read"] = f"what {len(records)} audit records since the last read name"
+    return records
+
+
+# Group records that need the group list read again: any but a membership change of a known group.
+def _membership(record: audit.AuditRecord) -> bool:
+    summary = record.summary.lower()
+    return "to group" in summary or "from group" in summary or "membership" in summary
+
+
+def sync_groups(ctx: SyncContext, *, full_pass: bool = False) -> DirectoryReport:
+    """Every group of the site; groups that are gone are marked deleted. An incremental run
+    lists them only when the audit log names a group created, deleted or unknown."""
     report = DirectoryReport("groups")
     with measured_step(ctx, report) as wh:
+        records = _changes(ctx, wh, report, "groups", full_pass)
+        if records is not None:
+            known = {r[0] for r in wh.run("SELECT name FROM groups WHERE deleted_at IS NULL")}
+            if not any(r.about("group") and (r.name not in known or not _membership(r)) for r in records):
+                with wh.transaction():
+                    audit.read_done(wh, "groups", ctx.now, False)
+                report.extra["listed"] = False
+                return report
         rows = [{"id": g.id, "name": g.name, "type": g.type, "usage_type": g.usage_type,
                  "managed_by": g.managed_by, "synced_at": ctx.now, "deleted_at": None}
                 for g in ctx.client.groups()]
@@ -92,15 +127,24 @@ def sync_groups(ctx: SyncContext) -> DirectoryReport:
             report.counts = wh.upsert("groups", rows)
             gone = wh.ids("groups", "deleted_at IS NULL") - {r["id"] for r in rows}
             report.deleted = wh.mark("groups", gone, deleted_at=ctx.now)
+            audit.read_done(wh, "groups", ctx.now, records is None)
+        report.extra["listed"] = True
     return report
 
 
-def sync_group_members(ctx: SyncContext) -> DirectoryReport:
-    """The members of every group, one listing per group; a group whose listing fails grants
-    nobody until it is read again (`groups.members_loaded`)."""
+def sync_group_members(ctx: SyncContext, *, full_pass: bool = False) -> DirectoryReport:
+    """The members of each group, one listing per group: of every group in a full read, else of
+    the groups the audit log names since the last read and those never read; a group whose
+    listing fails grants nobody until it is read again (`groups.members_loaded`)."""
     report = DirectoryReport("group_members")
     with measured_step(ctx, report) as wh:
-        group_ids = sorted(wh.ids("groups", "deleted_at IS NULL"))
+        records = _changes(ctx, wh, report, "group_members", full_pass)
+        if records is None:
+            group_ids = sorted(wh.ids("groups", "deleted_at IS NULL"))
+        else:
+            named = sorted({r.name for r in records if r.about("group")})
+            group_ids = sorted(wh.ids("groups", "deleted_at IS NULL AND (members_loaded IS NOT TRUE OR name IN "
+                                                "(SELECT unnest(?::VARCHAR[])))", [named]))
         rows: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         failed: dict[str, str] = {}
@@ -122,17 +166,29 @@ def sync_group_members(ctx: SyncContext) -> DirectoryReport:
                    [sorted(failed)])
             wh.upsert("groups", [{"id": g, "members_loaded": True, "member_count": n} for g, n in counts.items()])
             wh.set_state("failures:group_members", report.failures)
-        report.extra = {"groups_read": len(loaded), "groups_failed": len(failed)}
+            audit.read_done(wh, "group_members", ctx.now, records is None)
+        report.extra.update(groups_read=len(loaded), groups_failed=len(failed))
     return report
 
 
 # -- space permissions ----------------------------------------------------------------------------
 
-def sync_space_permissions(ctx: SyncContext) -> DirectoryReport:
-    """Every permission assignment of every stored space (v2 /spaces/{id}/permissions)."""
+_UNREAD_SPACES = """deleted_at IS NULL AND (key IN (SELECT unnest(?::VARCHAR[])) OR name IN (SELECT unnest(?::VARCHAR[]))
+    OR id NOT IN (SELECT r.id FROM directory_reads r WHERE r.kind = 'space_permissions' AND r.ok))"""
+
+
+def sync_space_permissions(ctx: SyncContext, *, full_pass: bool = False) -> DirectoryReport:
+    """The permission assignments of each stored space (v2 /spaces/{id}/permissions): of every
+    space in a full read, else of the spaces the audit log names (by key or name) since the last
+    read and those never read or whose last read failed."""
     report = DirectoryReport("space_permissions")
     with measured_step(ctx, report) as wh:
-        space_ids = sorted(wh.ids("spaces", "deleted_at IS NULL"), key=lambda s: (len(s), s))
+        records = _changes(ctx, wh, report, "space_permissions", full_pass)
+        if records is None:
+            space_ids = sorted(wh.ids("spaces", "deleted_at IS NULL"), key=lambda s: (len(s), s))
+        else:
+            named = sorted({r.name for r in records if r.about("space") and r.permission})
+            space_ids = sorted(wh.ids("spaces", _UNREAD_SPACES, [named, named]), key=lambda s: (len(s), s))
         rows: list[dict[str, Any]] = []
         loaded: list[str] = []
         failed: dict[str, str] = {}
@@ -152,7 +208,8 @@ def sync_space_permissions(ctx: SyncContext) -> DirectoryReport:
             report.counts, report.deleted = _replace(wh, "space_permissions", "space_id", loaded, rows)
             _record_reads(wh, "space_permissions", loaded, failed, ctx.now)
             wh.set_state("failures:space_permissions", report.failures)
-        report.extra = {"spaces_read": len(loaded), "spaces_failed": len(failed)}
+            audit.read_done(wh, "space_permissions", ctx.now, records is None)
+        report.extra.update(spaces_read=len(loaded), spaces_failed=len(failed))
     return report
 
 
@@ -247,21 +304,16 @@ def _live_items(wh: Warehouse, where: str = "TRUE", params: list | None = None) 
     return out
 
 
-def _audit_hints(ctx: SyncContext, wh: Warehouse, report: DirectoryReport) -> dict[str, str] | None:
+def _audit_hints(wh: Warehouse, report: DirectoryReport) -> dict[str, str] | None:
     """Items whose restrictions the audit log says changed since the last run (matched by title,
-    all an audit record names); None when the account may not read the audit log."""
-    since_text = wh.get_state("restrictions:audit_since")
-    if not since_text:
-        return {}
-    since = datetime.fromisoformat(since_text) - AUDIT_OVERLAP
-    try:
-        records = list(ctx.client.audit(start=since))
-    except PermissionDenied as exc:
-        report.extra["audit_hints"] = f"unavailable ({exc.status}): restriction-only changes wait for the full pass"
+    all an audit record names); None when the audit log is not readable or does not cover the
+    time since (then restriction-only changes wait for the full pass)."""
+    records = audit.since_last(wh, "content_restrictions")
+    if records is None:
+        report.extra["audit_hints"] = ("unavailable (the audit log is not readable, or does not cover the time "
+                                       "since the last read): restriction-only changes wait for the full pass")
         return None
-    titles = sorted({r.affected_object.name for r in records
-                     if r.affected_object is not None and r.affected_object.name
-                     and "restriction" in f"{r.summary} {r.category}".lower()})
+    titles = sorted({r.name for r in records if r.name and "restriction" in f"{r.summary} {r.category}".lower()})
     if not titles:
         return {}
     return _live_items(wh, "t.title IN (SELECT unnest(?::VARCHAR[]))", [titles])
@@ -284,7 +336,7 @@ def sync_restrictions(ctx: SyncContext, *, full_pass: bool = False) -> Directory
             items = _live_items(wh)
         else:
             items = _live_items(wh, _UNREAD)
-            hinted = _audit_hints(ctx, wh, report)
+            hinted = _audit_hints(wh, report)
             items.update(hinted or {})
         calls_before = _calls_by_kind(ctx)
         read = read_restrictions(ctx, items, ctx.now)
@@ -298,8 +350,7 @@ def sync_restrictions(ctx: SyncContext, *, full_pass: bool = False) -> Directory
             _record_reads(wh, "restrictions", read.rows, read.failed, ctx.now)
             if full:
                 wh.set_state("restrictions:full_pass_at", ctx.now.isoformat())
-            if hinted is not None:
-                wh.set_state("restrictions:audit_since", ctx.now.isoformat())
+            audit.consumed(wh, "content_restrictions")
             wh.set_state("failures:content_restrictions", report.failures)
         restricted = sum(1 for item_rows in read.rows.values() if any(r["operation"] == "read" for r in item_rows))
         report.extra.update(full_pass=full, items_read=len(read.rows), items_failed=len(read.failed),
@@ -322,11 +373,31 @@ _KNOWN_ACCOUNTS = """
     UNION SELECT unnest([author_id, version_author_id]) FROM attachments"""
 
 
-def sync_users(ctx: SyncContext) -> DirectoryReport:
+def _sync_identity(ctx: SyncContext) -> str:
+    auth = ctx.settings.auth
+    return f"{ctx.site_url}|{auth.mode}|{auth.email or auth.client_id or ''}"
+
+
+def sync_users(ctx: SyncContext, *, full_pass: bool = False) -> DirectoryReport:
     """Every user the site lists, and every account id found in content and permissions, read
-    in bulk; the account the pipeline syncs as (user/current) is marked `is_sync_account`."""
+    in bulk; the account the pipeline syncs as (user/current) is marked `is_sync_account`.
+    Between full reads (the reconciliation, daily, or when the credentials changed) only the
+    account ids found that are not stored yet are read: profile changes and deactivations wait
+    for the full read."""
     report = DirectoryReport("users")
     with measured_step(ctx, report) as wh:
+        full = audit.full_read_due(wh, "users", ctx.now, full_pass) or wh.get_state("users:identity") != _sync_identity(ctx)
+        report.extra["read"] = "full" if full else "new account ids only"
+        if not full:
+            new = sorted(r[0] for r in wh.run(f"SELECT * FROM ({_KNOWN_ACCOUNTS}) k(id) WHERE id IS NOT NULL "
+                                                "AND id NOT IN (SELECT account_id FROM users)"))
+            rows = [_user_row(ctx, user, None) for user in ctx.client.users(new)] if new else []
+            report.fetched = len(rows)
+            if rows:
+                with wh.transaction():
+                    report.counts = wh.upsert("users", rows)
+            report.extra["account_ids_looked_up"] = len(new)
+            return report
         try:
             sync_account: str | None = ctx.client.current_user().account_id
         except SKIPPABLE as exc:
@@ -344,16 +415,8 @@ def sync_users(ctx: SyncContext) -> DirectoryReport:
             report.failures.append(f"user search: {exc} (users are still read from the ids found in content, "
                                    "groups and permissions; none is marked deleted)")
         ids = set(v1_emails) | {r[0] for r in wh.run(_KNOWN_ACCOUNTS) if r[0]} | ({sync_account} - {None})
-        rows = []
-        for user in ctx.client.users(sorted(ids)):
-            email = user.email or v1_emails.get(user.account_id) or None
-            rows.append({"account_id": user.account_id, "display_name": user.display_name,
-                         "public_name": user.public_name, "email": email, "account_type": user.account_type,
-                         "account_status": user.account_status, "active": user.account_status == "active",
-                         "is_external_collaborator": user.is_external_collaborator,
-                         "personal_space_id": user.personal_space_id,
-                         "is_sync_account": user.account_id == sync_account,
-                         "synced_at": ctx.now, "deleted_at": None})
+        rows = [{**_user_row(ctx, user, v1_emails.get(user.account_id)),
+                 "is_sync_account": user.account_id == sync_account} for user in ctx.client.users(sorted(ids))]
         report.fetched = len(rows)
         with wh.transaction():
             report.counts = wh.upsert("users", rows)
@@ -362,8 +425,20 @@ def sync_users(ctx: SyncContext) -> DirectoryReport:
                 report.deleted = wh.mark("users", stored - {r["account_id"] for r in rows}, deleted_at=ctx.now,
                                          key="account_id")
             wh.set_state("failures:users", report.failures)
-        report.extra = {"account_ids_looked_up": len(ids), "listed_by_user_search": len(v1_emails)}
+            if listed:
+                wh.set_state("users:full_pass_at", ctx.now.isoformat())
+                wh.set_state("users:identity", _sync_identity(ctx))
+        report.extra.update(account_ids_looked_up=len(ids), listed_by_user_search=len(v1_emails))
     return report
+
+
+def _user_row(ctx: SyncContext, user: Any, v1_email: str | None) -> dict[str, Any]:
+    """A user's row; `is_sync_account` is the full read's to set (an incremental one keeps it)."""
+    return {"account_id": user.account_id, "display_name": user.display_name, "public_name": user.public_name,
+           "email": user.email or v1_email or None, "account_type": user.account_type,
+           "account_status": user.account_status, "active": user.account_status == "active",
+           "is_external_collaborator": user.is_external_collaborator, "personal_space_id": user.personal_space_id,
+           "synced_at": ctx.now, "deleted_at": None}
 
 
 # -- audit log --------------------------------------------------------------------------------
@@ -404,6 +479,7 @@ def sync_audit(ctx: SyncContext, rng: TimeRange) -> DirectoryReport:
             report.extra = {"audit_access": False}
             with wh.transaction():
                 wh.set_state("audit:access", {"ok": False, "detail": str(exc), "at": ctx.now.isoformat()})
+                audit.note_unreadable(wh)
             return report
         rows = {}
         for record in records:
@@ -413,5 +489,6 @@ def sync_audit(ctx: SyncContext, rng: TimeRange) -> DirectoryReport:
         with wh.transaction():
             report.counts, report.deleted = _replace(wh, "audit_log", "window_key", rng.keys, list(rows.values()))
             wh.set_state("audit:access", {"ok": True, "detail": "", "at": ctx.now.isoformat()})
+            audit.note_read(wh, rng.start, min(rng.end, ctx.now))
         report.extra = {"audit_access": True, "duplicates_dropped": len(records) - len(rows)}
     return report
