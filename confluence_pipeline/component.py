@@ -115,7 +115,8 @@ attributes:
     interval: 24h                             # incremental sync schedule: 1h, 6h, 24h or cron
     timezone: UTC
     start_date: 2026-01-01
-  change_sensor: stopped                      # running: sync within minutes of an edit
+    sensor_interval: 30                       # seconds between the change sensor's ticks (one API call each)
+  change_sensor: stopped                      # running: sync within a minute of an edit
   filters:                                    # what is downloaded (README: Filters)
     space_keys_in: []
     space_keys_not_in: []

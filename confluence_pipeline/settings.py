@@ -150,6 +150,16 @@ class SyncSettings(_Model):
     # (5xx, dropped or refused connections, timeouts) is ridden through, before the step fails.
     max_rate_limit_wait: float = 600.0
     max_outage: float = 300.0
+    # How often the change sensor asks Confluence what changed last (one API call per tick).
+    sensor_interval: int = 30
+
+    @field_validator("sensor_interval")
+    @classmethod
+    def _sensor_interval(cls, value: int) -> int:
+        if not 5 <= value <= 86400:
+            raise ValueError(f"must be a whole number of seconds from 5 to 86400 (a day), not {value}: each tick "
+                             "makes one API call")
+        return value
 
     @field_validator("max_rate_limit_wait", "max_outage")
     @classmethod

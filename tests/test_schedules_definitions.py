@@ -86,6 +86,20 @@ def test_manual_strategy_defines_the_same_job_and_runs_nothing(tmp_path, monkeyp
     assert defs.resolve_sensor_def(CHANGE_SENSOR).default_status == dg.DefaultSensorStatus.STOPPED
 
 
+def test_the_change_sensor_ticks_at_the_configured_interval(tmp_path, monkeypatch):
+    defs = definitions_with(tmp_path, monkeypatch, strategy="manual", sensor_interval=12)
+    sensor = defs.resolve_sensor_def(CHANGE_SENSOR)
+    assert sensor.minimum_interval_seconds == 12
+    assert "Every 12 s" in sensor.description
+    default = definitions_with(tmp_path, monkeypatch, strategy="manual").resolve_sensor_def(CHANGE_SENSOR)
+    assert default.minimum_interval_seconds == 30
+
+
+def test_a_sensor_interval_below_five_seconds_is_refused_with_the_fix(tmp_path, monkeypatch):
+    with pytest.raises(Exception, match=r"sensor_interval.*from 5 to 86400"):
+        definitions_with(tmp_path, monkeypatch, strategy="manual", sensor_interval=1)
+
+
 def _directory_stand_ins() -> list[dg.AssetsDefinition]:
     """Stand-ins for the directory assets, with the names and lineage the jobs look for."""
     @dg.asset

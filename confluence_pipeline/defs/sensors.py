@@ -22,7 +22,6 @@ from .site import BUNDLED, Site
 
 CHANGE_SENSOR = "confluence_changes"
 DERIVED_AUTOMATION_SENSOR = "derived_assets_automation"
-CHANGE_SENSOR_INTERVAL_S = 120
 CHANGES_CQL = "type in (page, blogpost, comment, attachment, folder) order by lastmodified desc"
 # Computed from other tables, not fetched: they follow their parents by declarative automation.
 DERIVED_ASSETS = ("content_access", "documents", "search_index", "search_embeddings")
@@ -70,10 +69,11 @@ def build_change_sensor(settings: Settings, content_keys: Sequence[dg.AssetKey],
                         status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
     @dg.sensor(name=site.named(CHANGE_SENSOR), job_name=site.named(INCREMENTAL_JOB), default_status=status,
                required_resource_keys={site.confluence_key},
-               minimum_interval_seconds=CHANGE_SENSOR_INTERVAL_S,
-               description="Every 2 minutes, one CQL call asks which content item changed last; when the "
-                           "answer differs from the last tick's, requests incremental_sync (the change is "
-                           "the run key, so one change never launches two runs).")
+               minimum_interval_seconds=settings.sync.sensor_interval,
+               description=f"Every {settings.sync.sensor_interval} s (sync.sensor_interval), one CQL call asks "
+                           "which content item changed last; when the answer differs from the last tick's, "
+                           "requests incremental_sync (the change is the run key, so one change never launches "
+                           "two runs).")
     def confluence_changes(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         """Requests an incremental sync when Confluence content changed since the last tick (one API
         call per tick). On its first tick, only if the change is newer than the last sync."""
