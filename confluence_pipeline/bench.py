@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     if args.bench_command == "embed":
         from .search.bench_embed import bench_embed, format_report as format_embed
 
-        report = bench_embed(args.scale, args.seed, progress=lambda m: print(m, file=sys.stderr))
+        report = bench_embed(args.scale, args.seed, models=args.models.split(","),
+                             progress=lambda m: print(m, file=sys.stderr))
         print(json.dumps(report, indent=2) if args.json else format_embed(report))
         return 0
     if args.bench_command == "storage":

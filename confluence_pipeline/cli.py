@@ -367,8 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--users", type=int, default=4, help="users whose searches are timed")
     bench_search.add_argument("--semantic", choices=["auto", "on", "off"], default="auto",
                               help="search.semantic for the sync (off: BM25 only, no embedding)")
-    _bench_parser(bench_sub, "embed", scale=1_000, json=True,
-                  help="embedding speed, memory and recall: today's model and the index's, side by side")
+    bench_embed = _bench_parser(bench_sub, "embed", scale=1_000, json=True,
+                                help="embedding speed, memory and recall: today's model and the index's, side by side")
+    bench_embed.add_argument("--models", default="minilm-torch,minilm-onnx-int8,minilm-onnx-int8-x2,minilm-model2vec",
+                             help="comma-separated models to run (speed-up and cosine columns need minilm-torch)")
     bench_storage = _bench_parser(bench_sub, "storage", scale=5000, json=True,
                                   help="readers beside syncs, concurrent jobs on PostgreSQL, kill -9 and rerun, "
                                        "lake size and maintenance")

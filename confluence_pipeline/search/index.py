@@ -14,9 +14,9 @@ millions of rows that are only ever inserted and deleted by chunk):
     search_postings  term_id, item_key, chunk_key, tf, length: one row per term of a chunk; the
                      item and the chunk's length are repeated so that ranking reads this table
                      alone, and it is kept in term order so a query reads few of its row groups
-    search_vectors   chunk_key, vector FLOAT[] (384 floats): each chunk's embedding, only when semantic
-                     ranking is on (search/semantic.py), written by `update_embeddings` after the
-                     index; the model that made them is recorded in sync_state under
+    search_vectors   chunk_key, vector FLOAT[] (semantic.DIMENSIONS floats): each chunk's embedding, only
+                     when semantic ranking is on (search/semantic.py), written by `update_embeddings`
+                     after the index; the model that made them is recorded in sync_state under
                      `search_vectors_model`
 Document frequencies are counted at query time, so they are always exact. What a chunk is found
 by is its item's title, the headings above it and its text; `documents.text_hash` covers those

@@ -30,7 +30,7 @@ import duckdb
 from ..storage.lake import Lake, LakeError
 from ..storage.warehouse import Warehouse
 from . import semantic
-from .index import has_vectors
+from .index import VECTORS_MODEL_KEY, has_vectors
 from .tokens import terms, terms_with_spans
 
 K1 = 1.2
@@ -69,13 +69,14 @@ LIMIT ?"""
 
 # Parameters: as _SEARCH up to the average chunk length, then the query's vector, space key (twice),
 # type (twice), the similarity floor, how many nearest items, the user's account id, the limit.
+# DIMS: the width of the model's vectors (a lake stores lists; similarity wants fixed-size arrays).
 _HYBRID = f"""{_SCORED}
 ceiling AS (  -- the highest BM25 score this query can reach: every term, tf without bound
     SELECT sum(weight) * ({K1} + 1) AS score FROM weights),
 lexical AS (
     SELECT item_key, arg_max(chunk_key, score) AS chunk_key, max(score) AS score FROM scored GROUP BY item_key),
 closeness AS (
-    SELECT c.item_key, v.chunk_key, array_cosine_similarity(v.vector::FLOAT[{semantic.DIMENSIONS}], ?::FLOAT[{semantic.DIMENSIONS}]) AS similarity
+    SELECT c.item_key, v.chunk_key, array_cosine_similarity(v.vector::FLOAT[DIMS], ?::FLOAT[DIMS]) AS similarity
     FROM search_vectors v JOIN search_chunks c USING (chunk_key)),
 items AS (
     SELECT item_key, content_id FROM search_items
@@ -145,6 +146,7 @@ class Searcher:
         self._wh: Warehouse | None = None
         self._statistics: tuple[float, float] | None = None
         self._vectors: bool | None = None
+        self._vectors_model: str | None = None
 
     def __enter__(self) -> "Searcher":
         try:
@@ -185,8 +187,9 @@ class Searcher:
             chunks, average_length = self.statistics()
             lexical = [[ids[t] for t in known], [counts[t] for t in known], chunks, average_length]
             if hybrid:
-                ranked = wh.run(_HYBRID, [*lexical, semantic.embed_query(query), space, space, type, type,
-                                          MIN_SIMILARITY, SEMANTIC_CANDIDATES, account_id, limit])
+                vector = semantic.embed_query(query)
+                ranked = wh.run(_HYBRID.replace("DIMS", str(len(vector))), [*lexical, vector, space, space, type,
+                                type, MIN_SIMILARITY, SEMANTIC_CANDIDATES, account_id, limit])
             else:
                 ranked = wh.run(_SEARCH, [*lexical, space, space, type, type, account_id, limit])
             shown = {row[0]: row[1:] for row in wh.run(_SHOW, [[row[1] for row in ranked]])}
@@ -205,7 +208,10 @@ class Searcher:
         assert self._wh is not None
         if self._vectors is None:  # read once: the file is open read-only
             self._vectors = has_vectors(self._wh) and self._wh.count("search_vectors") > 0
-        if asked == "bm25" or (asked is None and not (self._vectors and semantic.installed())):
+            self._vectors_model = self._wh.get_state(VECTORS_MODEL_KEY) if self._vectors else None
+        # a query is comparable only with vectors of the model that embeds it
+        usable = bool(self._vectors) and semantic.installed() and self._vectors_model == semantic.model_name()
+        if asked == "bm25" or (asked is None and not usable):
             return "bm25"
         if not semantic.installed():
             raise SearchError(f"hybrid search: {semantic.INSTALL_HINT}")
@@ -213,6 +219,10 @@ class Searcher:
             raise SearchError(f"hybrid search: the lake ({self.lake.describe()}) has no chunk vectors; "
                               "materialize search_embeddings (after search_index; a sync does both) with the "
                               "semantic extra installed and search.semantic auto or on")
+        if not usable:
+            raise SearchError(f"hybrid search: the lake's chunk vectors were made by {self._vectors_model}, not by "
+                              f"the installed model {semantic.model_name()}; materialize search_embeddings "
+                              "(a sync does it) to embed the chunks again")
         return "hybrid"
 
     def statistics(self) -> tuple[float, float]:
