@@ -158,6 +158,9 @@ class Warehouse:
         """One snapshot: everything written inside, or (on any error) nothing. A commit that lost a
         race with another writer of the same table raises WriteConflict: run the work again."""
         lock = self.lake.writer_lock()
+        # per connection, and the connection is the process's: a transaction that wrote nothing
+        # leaves an earlier writer's snapshot there, which is not this one's
+        last = self._last_committed()
         with lock if lock is not None else nullcontext():
             self.run("BEGIN TRANSACTION")
             self._in_transaction = True
@@ -174,9 +177,13 @@ class Warehouse:
                 raise
             finally:
                 self._in_transaction = False
-        snapshot = self.run(f"SELECT id FROM ducklake_last_committed_snapshot('{ALIAS}')")
-        if snapshot and snapshot[0][0] is not None:
-            self.snapshots.append(int(snapshot[0][0]))
+        snapshot = self._last_committed()
+        if snapshot is not None and snapshot != last:
+            self.snapshots.append(snapshot)
+
+    def _last_committed(self) -> int | None:
+        rows = self.run(f"SELECT id FROM ducklake_last_committed_snapshot('{ALIAS}')")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def _rollback(self) -> None:
         self._state = None
