@@ -192,6 +192,10 @@ def run(args: argparse.Namespace) -> int:
         from .incremental_bench import bench_incremental
 
         return bench_incremental(args.scale, args.seed, args.runs, as_json=args.json)
+    if args.bench_command == "freshness":
+        from .freshness_bench import bench_freshness
+
+        return bench_freshness(args.scale, args.seed, args.edits, args.interval, as_json=args.json)
     if args.bench_command == "faults":
         from .faults_bench import bench_faults
 

@@ -381,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
                                       help="what a sync with nothing to do costs through Dagster: wall time, "
                                            "event-log entries, API calls")
     bench_incremental.add_argument("--runs", type=int, default=3, help="no-change syncs after the first")
+    bench_freshness = _bench_parser(bench_sub, "freshness", scale=200, json=True,
+                                    help="seconds from an edit in Confluence to query and search, with dagster dev "
+                                         "running the change sensor")
+    bench_freshness.add_argument("--edits", type=int, default=20, help="edits, one at a time")
+    bench_freshness.add_argument("--interval", type=int, default=30, help="the sensor's sync.sensor_interval (s)")
     _bench_parser(bench_sub, "peers", scale=300, json=True,
                   help="this sync beside LangChain and LlamaIndex on one site: calls, time, memory, coverage, "
                        "over-grants (needs the peers extra)")
