@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from .access_cli import add_access_parser
-from .settings import SITE_HELP
+from .sites import SITE_HELP
 from .emulator import app as emulator_app
 from .search_cli import add_search_parser
 
@@ -54,15 +54,16 @@ def _run_sync(args: argparse.Namespace, *, demo: bool) -> int:
 
     from .defs.pipeline import PipelineResource
     from .defs.resources import ConfluenceResource, confluence_resource_from_settings
-    from .runner import (catch_up_range, clear_dead_runs, ensure_demo_emulator, failed_steps, instance_for,
-                         materialize_all, summary, window_range)
+    from .emulator.demo import ensure_demo_emulator
+    from .runner import (catch_up_range, clear_dead_runs, failed_steps, instance_for, materialize_all, summary,
+                         window_range)
     from .defs.site import BUNDLED, Site
     from .settings import SettingsError, load_settings
 
     site, site_defs = BUNDLED, None
     try:
         if getattr(args, "site", None):
-            from .component import site_component, site_definitions
+            from .sites import site_component, site_definitions
 
             component = site_component(args.site)
             site, site_defs, settings = Site(args.site), site_definitions(component), component.settings()
@@ -122,7 +123,7 @@ def _auth(args: argparse.Namespace) -> int:
     settings = load_settings()
     auth = settings.auth
     if getattr(args, "site", None):  # that site's app and token store (defs.yaml: auth)
-        from .component import site_component
+        from .sites import site_component
         from .settings import SettingsError
 
         try:
@@ -166,7 +167,8 @@ def _query(args: argparse.Namespace) -> int:
     import duckdb
 
     from .readers import ALLOW_EXTERNAL_FLAG, check_sandboxed, connect
-    from .settings import SettingsError, settings_for
+    from .settings import SettingsError
+    from .sites import settings_for
     from .storage.lake import LakeError
 
     try:
@@ -193,7 +195,8 @@ def _changes(args: argparse.Namespace) -> int:
     import json
 
     from .readers import changes
-    from .settings import SettingsError, settings_for
+    from .settings import SettingsError
+    from .sites import settings_for
     from .storage.lake import LakeError
 
     counts: dict[tuple[str, str], int] = {}
@@ -216,7 +219,8 @@ def _changes(args: argparse.Namespace) -> int:
 
 def _snapshots(args: argparse.Namespace) -> int:
     from .readers import snapshots
-    from .settings import SettingsError, settings_for
+    from .settings import SettingsError
+    from .sites import settings_for
     from .storage.lake import LakeError
 
     try:
@@ -234,7 +238,8 @@ def _snapshots(args: argparse.Namespace) -> int:
 def _maintain(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from .settings import SettingsError, settings_for
+    from .settings import SettingsError
+    from .sites import settings_for
     from .storage.lake import LakeError
     from .storage.maintenance import maintain
 

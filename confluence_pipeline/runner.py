@@ -2,8 +2,7 @@
 
 Both materialize through Dagster in-process on a real instance (`DAGSTER_HOME`, default
 `<data dir>/dagster_home`), so the runs appear in `dagster dev` pointed at the same home.
-The demo talks to the bundled emulator, served by a background process on a fixed local
-port that every Dagster step process (and a later demo run) shares.
+The demo talks to the bundled emulator (`emulator/demo.py`).
 """
 
 from __future__ import annotations
@@ -11,10 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -22,7 +18,6 @@ from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import requests
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from .defs.site import BUNDLED, Site
@@ -33,37 +28,7 @@ from .storage.warehouse import Warehouse
 # On every run the CLI launches: who runs it, so that a later launch can tell a dead run from a live one.
 PID_TAG = "confluence_pipeline/pid"
 HOST_TAG = "confluence_pipeline/host"
-DEMO_PORT = int(os.environ.get("CONFLUENCE_DEMO_PORT", "8765"))
-DEMO_SEED = 42
-DEMO_SCALE = 300
 TABLES_SHOWN = ("spaces", "pages", "blogposts", "folders", "comments", "attachments", "labels")
-
-
-def _alive(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/__emulator__/workspace", timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
-def ensure_demo_emulator(port: int = DEMO_PORT, log_dir: Path | None = None) -> str:
-    """The demo emulator's base URL, starting it in a background process if nothing serves it yet."""
-    url = f"http://127.0.0.1:{port}"
-    if _alive(url):
-        return url
-    log_dir = log_dir or Path(os.environ.get("CONFLUENCE_DATA_DIR", "data"))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "demo-emulator.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "confluence_pipeline.cli", "emulator", "serve", "--port", str(port),
-                          "--seed", str(DEMO_SEED), "--scale", str(DEMO_SCALE), "--quiet"],
-                         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if _alive(url):
-            return url
-        time.sleep(0.2)
-    raise RuntimeError(f"The demo emulator did not start on port {port}: see {log_dir / 'demo-emulator.log'}; "
-                       "if another program uses the port, set CONFLUENCE_DEMO_PORT to a free one")
 
 
 # A Dagster home the CLI finds without a dagster.yaml gets this one: Dagster's defaults (SQLite)

@@ -59,7 +59,7 @@ class ConfluenceResource(dg.ConfigurableResource):
                        retry=RetryPolicy(max_rate_limit_wait=self.max_rate_limit_wait_s, max_outage=self.max_outage_s))
         if self.mode == "demo":
             from ..emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
-            from ..runner import ensure_demo_emulator
+            from ..emulator.demo import ensure_demo_emulator
 
             return ConfluenceClient.with_api_token(ensure_demo_emulator(), DEFAULT_EMAIL, DEFAULT_API_TOKEN,
                                                    **options)
