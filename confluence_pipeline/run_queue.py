@@ -27,9 +27,8 @@ from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordi
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 
-# What a run of Dagster's implicit asset job does, in words (its job name cannot say it).
-JOB_TAG = "confluence_pipeline/job"
-SYNC_TAG = "confluence_pipeline/sync"  # defs/jobs.py's, without importing the definitions
+from .run_tags import JOB_TAG, SYNC_TAG
+
 NAMES_SHOWN = 3
 
 

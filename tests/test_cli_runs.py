@@ -10,8 +10,9 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from confluence_pipeline.defs.jobs import INCREMENTAL_JOB, RECONCILIATION_JOB, SYNC_TAG
+from confluence_pipeline.defs.jobs import INCREMENTAL_JOB, RECONCILIATION_JOB
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+from confluence_pipeline.run_tags import SYNC_TAG
 from conftest import START_DATE
 
 CLI = Path(sys.executable).parent / "confluence-pipeline"

@@ -20,10 +20,10 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from confluence_pipeline import search_cli
 from confluence_pipeline.cli import build_parser
-from confluence_pipeline.component import site_settings
-from confluence_pipeline.defs.jobs import SYNC_TAG
+from confluence_pipeline.sites import site_settings
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
 from confluence_pipeline.storage.warehouse import Warehouse
+from confluence_pipeline.run_tags import SYNC_TAG
 
 from conftest import QUIET, START_DATE, expected_rows, start_emulator, stored_rows
 

@@ -9,10 +9,10 @@ import yaml
 
 from confluence_pipeline import settings as settings_module
 from confluence_pipeline.definitions import EXECUTORS
+from confluence_pipeline.run_tags import SYNC_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-SYNC_TAG = "confluence_pipeline/sync"
 # What the code and Dagster's PostgreSQL storage read from the environment.
 KNOWN_ENV = ({*settings_module._ENV_AUTH, *settings_module._ENV_STORAGE, "CONFLUENCE_SETTINGS", "CONFLUENCE_DATA_DIR",
               "CONFLUENCE_EXECUTOR", "PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DAGSTER_HOME"}

@@ -18,10 +18,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 from dagster_graphql.test.utils import materialize_assets
 
-from confluence_pipeline.defs.jobs import SYNC_TAG
-from confluence_pipeline.defs.site import SITE_TAG
-from confluence_pipeline.run_queue import JOB_TAG
-
+from confluence_pipeline.run_tags import JOB_TAG, SITE_TAG, SYNC_TAG
 from test_component import EXAMPLE, SITES, _load_example
 from conftest import start_emulator
 

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from confluence_pipeline.defs.assets import build_content_assets
-from confluence_pipeline.defs.jobs import (INCREMENTAL_JOB, RECONCILED_ASSETS, RECONCILIATION_JOB, SYNC_TAG,
-                                           build_sync_jobs)
+from confluence_pipeline.defs.jobs import INCREMENTAL_JOB, RECONCILED_ASSETS, RECONCILIATION_JOB, build_sync_jobs
 from confluence_pipeline.defs.partitions import content_partitions
 from confluence_pipeline.defs.pipeline import PipelineResource
 from confluence_pipeline.defs.reconcile import RECONCILIATION_ASSET, build_reconciliation_asset
@@ -19,6 +18,7 @@ from confluence_pipeline.defs.schedules import INCREMENTAL_SCHEDULE, RECONCILIAT
 from confluence_pipeline.defs.sensors import (CHANGE_SENSOR, DERIVED_ASSETS, DERIVED_AUTOMATION_SENSOR,
                                               build_sensors, with_derived_automation)
 from confluence_pipeline.definitions import build_definitions
+from confluence_pipeline.run_tags import SYNC_TAG
 from confluence_pipeline.settings import Settings, SettingsError, SyncSettings
 from confluence_pipeline.storage.schema import TABLES
 

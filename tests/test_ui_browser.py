@@ -25,10 +25,10 @@ import pytest
 import requests
 import yaml
 
-from confluence_pipeline.defs.jobs import INCREMENTAL_JOB, SYNC_TAG
-from confluence_pipeline.run_queue import JOB_TAG
+from confluence_pipeline.defs.jobs import INCREMENTAL_JOB
 from confluence_pipeline.runner import LOCAL_INSTANCE
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+from confluence_pipeline.run_tags import JOB_TAG, SYNC_TAG
 from conftest import ANCHOR, start_emulator, under_ci
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -22,12 +22,10 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from ..settings import Settings
 from ..sync.windows import Windows
 from .reconcile import RECONCILIATION_ASSET
+from ..run_tags import SYNC_TAG
 from .site import BUNDLED, INCREMENTAL_JOB, Site
 
 RECONCILIATION_JOB = "reconciliation"
-# On every sync run; the run queue (deploy/dagster.yaml) keeps one run per value in progress. Set
-# as the job's tags too: a launch from the UI (GraphQL) copies those, not run_tags, onto the run.
-SYNC_TAG = "confluence_pipeline/sync"
 # Refreshed in full by the reconciliation job, when the code location defines them.
 RECONCILED_ASSETS = ("users", "groups", "group_members", "space_permissions", "content_restrictions",
                      "content_access")

@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-# On every run of a named site: which site the run syncs.
-SITE_TAG = "confluence_pipeline/site"
+from ..run_tags import SITE_TAG, SYNC_TAG
+
 # The incremental job's name (a named site's: acme_incremental_sync); here so that assets can tell
 # its runs apart without importing the jobs.
 INCREMENTAL_JOB = "incremental_sync"
@@ -38,8 +38,6 @@ class Site:
     def tags(self, kind: str) -> dict[str, str]:
         """A run's tags: the run queue keeps one run per value of the sync tag in progress, so each
         site has its own values and a site's runs never queue behind another's."""
-        from .jobs import SYNC_TAG
-
         if not self.name:
             return {SYNC_TAG: kind}
         return {SYNC_TAG: f"{self.name}:{kind}", SITE_TAG: self.name}
