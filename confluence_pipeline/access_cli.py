@@ -16,7 +16,8 @@ from collections import Counter
 from typing import Any, TextIO
 
 from .access.model import NO_SPACE, AccessModel, AccessNotBuilt, UserRef, VisibleItem
-from .settings import SITE_HELP, SettingsError, settings_for
+from .settings import SettingsError
+from .sites import SITE_HELP, settings_for
 from .storage.lake import LakeError
 from .storage.warehouse import Warehouse
 

@@ -15,15 +15,12 @@ unnamed site (`bundled_definitions`): plain names, settings from `confluence.yam
 environment.
 """
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import dagster as dg
-import yaml
-from dagster.components.resolved.errors import ResolutionException
 from pydantic import BaseModel, ValidationError
 
 from .confluence.auth import DEFAULT_API_URL, DEFAULT_AUTH_URL
@@ -242,46 +239,3 @@ def bundled_definitions(executor: Any = None) -> dg.Definitions:
     settings = load_settings()
     return build_site_definitions(BUNDLED, settings, confluence=confluence_resource_from_settings(settings),
                                   pipeline=PipelineResource(), executor=executor)
-
-
-def site_settings(name: str, root: Path | None = None) -> Settings:
-    """The settings of the ConfluenceComponent instance called `name` (`site_component`): what
-    `--site` picks the lake with."""
-    return site_component(name, root).settings()
-
-
-def site_definitions(component: "ConfluenceComponent") -> dg.Definitions:
-    """What the site defines, as `dg` loads it (for `sync --site`)."""
-    return component.build_defs(None)  # type: ignore[arg-type]  # build_defs reads no context
-
-
-def site_component(name: str, root: Path | None = None) -> "ConfluenceComponent":
-    """The ConfluenceComponent instance called `name`, found in the `defs.yaml` files under `root`
-    (default: the current folder, the project's root where `dg` runs too)."""
-    root = root or Path.cwd()
-    names = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("data", "__pycache__",
-                                                                                      "node_modules")]
-        if "defs.yaml" not in files:
-            continue
-        for doc in yaml.safe_load_all((Path(folder) / "defs.yaml").read_text()):
-            if not isinstance(doc, dict) or str(doc.get("type", "")).rsplit(".", 1)[-1] != "ConfluenceComponent":
-                continue
-            attributes = doc.get("attributes") or {}
-            names.append(str(attributes.get("name")))
-            if attributes.get("name") == name:
-                try:
-                    return ConfluenceComponent.resolve_from_yaml(yaml.safe_dump(attributes))
-                except (ResolutionException, ValidationError, ValueError) as exc:
-                    raise SettingsError(f"--site {name}: {Path(folder) / 'defs.yaml'} does not load: "
-                                        f"{_last_line(exc)}") from None
-    raise SettingsError(f"--site {name}: no ConfluenceComponent called {name!r} in the defs.yaml files under {root} "
-                        f"({'sites found: ' + ', '.join(sorted(names)) if names else 'none found'}); run the command "
-                        "from the Dagster project's root, or leave --site out for the single-site setup")
-
-
-def _last_line(exc: Exception) -> str:
-    """The line of a resolution or validation error that says what is wrong (not pydantic's link)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "errors.pydantic.dev" not in line]
-    return " ".join(lines[-2:]) if lines else type(exc).__name__

@@ -15,7 +15,8 @@ import sys
 from typing import Any, TextIO
 
 from .search.query import CONTENT_TYPES, MODES, Hit, Mode, SearchError, search
-from .settings import SITE_HELP, SearchSettings, SettingsError, settings_for
+from .settings import SearchSettings, SettingsError
+from .sites import SITE_HELP, settings_for
 
 
 def add_search_parser(subparsers: Any) -> argparse.ArgumentParser:

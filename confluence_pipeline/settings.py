@@ -268,19 +268,6 @@ class Settings(_Model):
                     legacy_file=local.legacy_file)
 
 
-SITE_HELP = ("the ConfluenceComponent instance (its name) whose lake to read, in a Dagster project with several "
-             "sites (run from the project's root); without it, confluence.yaml and the environment")
-
-
-def settings_for(site: str | None) -> Settings:
-    """`--site NAME`: that ConfluenceComponent's settings; no site: `load_settings()`."""
-    if not site:
-        return load_settings()
-    from .component import site_settings
-
-    return site_settings(site)
-
-
 def holds_password(catalog: str) -> bool:
     """A catalog connection string with a password in it (that belongs in PGPASSWORD)."""
     return bool(re.search(r"password\s*=|://[^/@\s]+:[^/@\s]+@", catalog))
