@@ -23,9 +23,16 @@ from .workspace import Workspace
 
 
 class ApiError(Exception):
+    """An error answer of the API; each subclass names its status, error code and title."""
+
     status = 500
     code = "INTERNAL_SERVER_ERROR"
     title = "Internal Server Error"
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str = "", title: str = "", **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if status is not None:
+            cls.status, cls.code, cls.title = status, code, title
 
     def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail or self.title)
@@ -33,42 +40,18 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-class BadRequest(ApiError):
-    status, code, title = 400, "INVALID_REQUEST_PARAMETER", "Bad Request"
+class BadRequest(ApiError, status=400, code="INVALID_REQUEST_PARAMETER", title="Bad Request"): ...
+class Unauthorized(ApiError, status=401, code="UNAUTHORIZED", title="Unauthorized"): ...
+class Forbidden(ApiError, status=403, code="FORBIDDEN", title="Forbidden"): ...
+class NotFound(ApiError, status=404, code="NOT_FOUND", title="Not Found"): ...
+class MethodNotAllowed(ApiError, status=405, code="METHOD_NOT_ALLOWED", title="Method Not Allowed"): ...
+class Gone(ApiError, status=410, code="GONE", title="Gone"): ...
+class TooManyRequests(ApiError, status=429, code="TOO_MANY_REQUESTS", title="Too Many Requests"): ...
+class ServiceUnavailable(ApiError, status=503, code="SERVICE_UNAVAILABLE", title="Service Unavailable"): ...
 
 
-class Unauthorized(ApiError):
-    status, code, title = 401, "UNAUTHORIZED", "Unauthorized"
-
-
-class Forbidden(ApiError):
-    status, code, title = 403, "FORBIDDEN", "Forbidden"
-
-
-class NotFound(ApiError):
-    status, code, title = 404, "NOT_FOUND", "Not Found"
-
-
-class MethodNotAllowed(ApiError):
-    status, code, title = 405, "METHOD_NOT_ALLOWED", "Method Not Allowed"
-
-
-class Gone(ApiError):
-    status, code, title = 410, "GONE", "Gone"
-
-
-class TooManyRequests(ApiError):
-    status, code, title = 429, "TOO_MANY_REQUESTS", "Too Many Requests"
-
-
-class ServiceUnavailable(ApiError):
-    status, code, title = 503, "SERVICE_UNAVAILABLE", "Service Unavailable"
-
-
-class ScopeMismatch(ApiError):
+class ScopeMismatch(ApiError, status=401, code="UNAUTHORIZED", title="Unauthorized; scope does not match"):
     """The gateway's answer when the token lacks a scope the operation needs."""
-
-    status, code, title = 401, "UNAUTHORIZED", "Unauthorized; scope does not match"
 
 
 class OAuthError(ApiError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Callable
 from urllib.parse import quote
 
 from lxml import etree
@@ -39,43 +40,42 @@ def _inner_html(el: etree._Element, ctx: Context) -> str:
 
 def _html(el: etree._Element, ctx: Context) -> str:
     tag = tag_of(el)
-    if tag == "ac:structured-macro" or tag == "ac:macro":
-        return _macro_html(el, ctx)
-    if tag == "ac:link":
-        return _link_html(el, ctx)
-    if tag == "ac:image":
-        return _image_html(el, ctx)
-    if tag == "ac:emoticon":
-        name = attr_of(el, "ac:name") or "smile"
-        return f'<img class="emoticon emoticon-{esc(name)}" alt="({esc(name)})" border="0">'
-    if tag == "ac:task-list":
-        return f'<ul class="inline-task-list">{"".join(_html(c, ctx) for c in children_of(el))}</ul>'
-    if tag == "ac:task":
-        status_el, id_el, body = child_of(el, "ac:task-status"), child_of(el, "ac:task-id"), child_of(el, "ac:task-body")
-        status = "".join(status_el.itertext()) if status_el is not None else ""
-        task_id = "".join(id_el.itertext()).strip() if id_el is not None else ""
-        cls = ' class="checked"' if status.strip() == "complete" else ""
-        return f'<li data-inline-task-id="{esc(task_id)}"{cls}>{_inner_html(body, ctx) if body is not None else ""}</li>'
-    if tag == "ac:layout":
-        return f'<div class="contentLayout2">{"".join(_html(c, ctx) for c in children_of(el))}</div>'
-    if tag == "ac:layout-section":
-        kind = attr_of(el, "ac:type") or "single"
-        return f'<div class="columnLayout {esc(kind)}" data-layout="{esc(kind)}">{"".join(_html(c, ctx) for c in children_of(el))}</div>'
-    if tag == "ac:layout-cell":
-        return f'<div class="cell normal" data-type="normal"><div class="innerCell">{_inner_html(el, ctx)}</div></div>'
-    if tag == "ac:inline-comment-marker":
-        return f'<span class="inline-comment-marker" data-ref="{esc(attr_of(el, "ac:ref"))}">{_inner_html(el, ctx)}</span>'
-    if tag == "ac:adf-extension":
-        fallback = child_of(el, "ac:adf-fallback")
-        return _inner_html(fallback, ctx) if fallback is not None else ""
-    if tag in ("ac:placeholder", "ac:parameter", "ac:task-id", "ac:task-status"):
-        return ""
+    handler = _CONFLUENCE_ELEMENTS.get(tag)
+    if handler is not None:
+        return handler(el, ctx)
     if tag.startswith(("ac:", "ri:", "at:")):
         return _inner_html(el, ctx)
     attrs = {k: v for k, v in el.attrib.items() if not k.startswith("{")}
     if tag in _VOID:
         return f"<{tag}{attrs_html(attrs)} />"
     return f"<{tag}{attrs_html(attrs)}>{_inner_html(el, ctx)}</{tag}>"
+
+
+def _children_html(el: etree._Element, ctx: Context) -> str:
+    return "".join(_html(c, ctx) for c in children_of(el))
+
+
+def _emoticon_html(el: etree._Element, ctx: Context) -> str:
+    name = attr_of(el, "ac:name") or "smile"
+    return f'<img class="emoticon emoticon-{esc(name)}" alt="({esc(name)})" border="0">'
+
+
+def _task_html(el: etree._Element, ctx: Context) -> str:
+    status_el, id_el, body = child_of(el, "ac:task-status"), child_of(el, "ac:task-id"), child_of(el, "ac:task-body")
+    status = "".join(status_el.itertext()) if status_el is not None else ""
+    task_id = "".join(id_el.itertext()).strip() if id_el is not None else ""
+    cls = ' class="checked"' if status.strip() == "complete" else ""
+    return f'<li data-inline-task-id="{esc(task_id)}"{cls}>{_inner_html(body, ctx) if body is not None else ""}</li>'
+
+
+def _layout_section_html(el: etree._Element, ctx: Context) -> str:
+    kind = attr_of(el, "ac:type") or "single"
+    return f'<div class="columnLayout {esc(kind)}" data-layout="{esc(kind)}">{_children_html(el, ctx)}</div>'
+
+
+def _adf_extension_html(el: etree._Element, ctx: Context) -> str:
+    fallback = child_of(el, "ac:adf-fallback")
+    return _inner_html(fallback, ctx) if fallback is not None else ""
 
 
 def _macro_html(el: etree._Element, ctx: Context) -> str:
@@ -127,3 +127,23 @@ def _image_html(el: etree._Element, ctx: Context) -> str:
         if value:
             attrs[name] = value
     return f'<span class="confluence-embedded-file-wrapper"><img{attrs_html(attrs)} /></span>'
+
+
+# Confluence's own elements, by tag; any other ac:, ri: or at: element renders as its content.
+_CONFLUENCE_ELEMENTS: dict[str, Callable[[etree._Element, Context], str]] = {
+    "ac:structured-macro": _macro_html,
+    "ac:macro": _macro_html,
+    "ac:link": _link_html,
+    "ac:image": _image_html,
+    "ac:emoticon": _emoticon_html,
+    "ac:task": _task_html,
+    "ac:task-list": lambda el, ctx: f'<ul class="inline-task-list">{_children_html(el, ctx)}</ul>',
+    "ac:layout": lambda el, ctx: f'<div class="contentLayout2">{_children_html(el, ctx)}</div>',
+    "ac:layout-section": _layout_section_html,
+    "ac:layout-cell": lambda el, ctx: ('<div class="cell normal" data-type="normal"><div class="innerCell">'
+                                       f"{_inner_html(el, ctx)}</div></div>"),
+    "ac:inline-comment-marker": lambda el, ctx: (f'<span class="inline-comment-marker" '
+                                                 f'data-ref="{esc(attr_of(el, "ac:ref"))}">{_inner_html(el, ctx)}</span>'),
+    "ac:adf-extension": _adf_extension_html,
+    **dict.fromkeys(("ac:placeholder", "ac:parameter", "ac:task-id", "ac:task-status"), lambda el, ctx: ""),
+}
