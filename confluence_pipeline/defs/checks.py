@@ -39,15 +39,21 @@ def site_check(site: Site, asset: dg.AssetsDefinition, name: str, description: s
     return _check
 
 
-def build_checks(assets: dict[str, dg.AssetsDefinition], site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
-    """Checks over the content tables; `assets` maps table names to the site's asset definitions."""
-    checks: list[dg.AssetChecksDefinition] = []
-
+def check_registrar(site: Site, assets: dict[str, dg.AssetsDefinition], checks: list[dg.AssetChecksDefinition]):
+    """`@check(asset, name, description)`: a decorator that adds the function below it to `checks`
+    as a site_check on `assets[asset]`."""
     def check(asset: str, name: str, description: str):
         def register(fn):
             checks.append(site_check(site, assets[asset], name, description, fn))
             return fn
         return register
+    return check
+
+
+def build_checks(assets: dict[str, dg.AssetsDefinition], site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
+    """Checks over the content tables; `assets` maps table names to the site's asset definitions."""
+    checks: list[dg.AssetChecksDefinition] = []
+    check = check_registrar(site, assets, checks)
 
     for table in ("pages", "blogposts", "folders", "comments", "attachments"):
         _table_checks(check, table)

@@ -15,7 +15,7 @@ from ..sync.conflicts import retry_on_conflict
 from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
                               sync_users)
 from .assets import run_sync, snapshot_metadata, sync_context, window_range
-from .checks import site_check, unique_keys_check
+from .checks import check_registrar, unique_keys_check
 from .pipeline import PipelineResource
 from .reconcile import RECONCILIATION_ASSET
 from .site import BUNDLED, Site
@@ -128,12 +128,7 @@ def build_directory_checks(assets: dict[str, dg.AssetsDefinition],
                            site: Site = BUNDLED) -> list[dg.AssetChecksDefinition]:
     """Checks over the directory tables; `assets` maps table names to definitions (as build_checks)."""
     checks: list[dg.AssetChecksDefinition] = []
-
-    def check(asset: str, name: str, description: str):
-        def register(fn):
-            checks.append(site_check(site, assets[asset], name, description, fn))
-            return fn
-        return register
+    check = check_registrar(site, assets, checks)
 
     for asset in ("group_members", "space_permissions", "content_restrictions", "users"):
         _complete_check(check, asset)
