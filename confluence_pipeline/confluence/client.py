@@ -32,11 +32,10 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -51,6 +50,8 @@ from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentPropert
                      ContentV1, Descendant, DirectChild, Folder, FooterComment, Group, GroupList,
                      InlineComment, Label, Page, RestrictionPrincipals, SearchResult, Space, SpacePermission,
                      User, UserList, UserV1, Version)
+from .operations import (DOWNLOAD_HOP, ID_NAME, MAX_IDS, MAX_SPACE_IDS, MAX_V1_USERS, OPERATIONS, READ_POSTS,
+                         V2_LIMIT, operation_for)
 from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages, site_path
 from .ratelimit import Pacer, RetryPolicy, Stopped, Throttle
 from .tokens import TokenStore
@@ -59,11 +60,7 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_IDS = 250  # v2 id= / ids= / keys=, users-bulk
-MAX_SPACE_IDS = 100  # v2 space-id=
-MAX_V1_USERS = 100  # v1 user/bulk returns at most 100
 RESTRICTION_BATCH = 100  # content ids per CQL `id in (...)` restriction read
-V2_LIMIT = 250
 DEFAULT_MAX_DOWNLOAD = 100 * 1024 * 1024
 RETRY_CAUSES = ("rate_limited", "server_error", "no_answer")  # 429 | 5xx | no answer (dropped, refused, timed out)
 LOG_EVERY = 30.0  # seconds of waiting between two log lines about one call
@@ -73,102 +70,6 @@ RESTRICTION_EXPAND = ("restrictions.read.restrictions.user", "restrictions.read.
                       "restrictions.update.restrictions.user", "restrictions.update.restrictions.group")
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One spec operation the client calls: where it lives and what its objects cost."""
-
-    api: str  # v2 (paths under /wiki/api/v2) | v1 (full /wiki/rest/api paths)
-    method: str
-    path: str  # as the spec writes it
-    weight: int = 1  # points per object returned: 1 core, 2 identity (users, groups, permissions)
-
-    def site_path(self, **args: Any) -> str:
-        path = self.path.format(**{k: quote(str(v), safe="") for k, v in args.items()})
-        return f"/wiki/api/v2{path}" if self.api == "v2" else path
-
-
-def _v2(path: str, weight: int = 1, method: str = "GET") -> Operation:
-    return Operation("v2", method, path, weight)
-
-
-def _v1(path: str, weight: int = 1) -> Operation:
-    return Operation("v1", "GET", f"/wiki/rest/api{path}", weight)
-
-
-# Keyed by the spec's operationId: the names in stats() and in the scope check of the tests.
-OPERATIONS: dict[str, Operation] = {
-    "getSpaces": _v2("/spaces"),
-    "getSpaceById": _v2("/spaces/{id}"),
-    "getSpacePermissionsAssignments": _v2("/spaces/{id}/permissions", 2),
-    "getSpaceLabels": _v2("/spaces/{id}/labels"),
-    "getPages": _v2("/pages"),
-    "getPagesInSpace": _v2("/spaces/{id}/pages"),
-    "getPageById": _v2("/pages/{id}"),
-    "getPageAncestors": _v2("/pages/{id}/ancestors"),
-    "getPageDescendants": _v2("/pages/{id}/descendants"),
-    "getPageDirectChildren": _v2("/pages/{id}/direct-children"),
-    "getPageVersions": _v2("/pages/{id}/versions"),
-    "getPageLabels": _v2("/pages/{id}/labels"),
-    "getPageContentProperties": _v2("/pages/{page-id}/properties"),
-    "getBlogPosts": _v2("/blogposts"),
-    "getBlogPostsInSpace": _v2("/spaces/{id}/blogposts"),
-    "getBlogPostById": _v2("/blogposts/{id}"),
-    "getBlogPostVersions": _v2("/blogposts/{id}/versions"),
-    "getBlogPostLabels": _v2("/blogposts/{id}/labels"),
-    "getBlogpostContentProperties": _v2("/blogposts/{blogpost-id}/properties"),
-    "getFooterComments": _v2("/footer-comments"),
-    "getInlineComments": _v2("/inline-comments"),
-    "getPageFooterComments": _v2("/pages/{id}/footer-comments"),
-    "getPageInlineComments": _v2("/pages/{id}/inline-comments"),
-    "getBlogPostFooterComments": _v2("/blogposts/{id}/footer-comments"),
-    "getBlogPostInlineComments": _v2("/blogposts/{id}/inline-comments"),
-    "getFooterCommentChildren": _v2("/footer-comments/{id}/children"),
-    "getInlineCommentChildren": _v2("/inline-comments/{id}/children"),
-    "getFooterCommentById": _v2("/footer-comments/{comment-id}"),
-    "getInlineCommentById": _v2("/inline-comments/{comment-id}"),
-    "getAttachments": _v2("/attachments"),
-    "getAttachmentById": _v2("/attachments/{id}"),
-    "getPageAttachments": _v2("/pages/{id}/attachments"),
-    "getBlogpostAttachments": _v2("/blogposts/{id}/attachments"),
-    "getFolderById": _v2("/folders/{id}"),
-    "getFolderAncestors": _v2("/folders/{id}/ancestors"),
-    "getFolderDescendants": _v2("/folders/{id}/descendants"),
-    "getFolderDirectChildren": _v2("/folders/{id}/direct-children"),
-    "getLabels": _v2("/labels"),
-    "createBulkUserLookup": _v2("/users-bulk", 2, method="POST"),
-    "searchByCQL": _v1("/search"),
-    "searchContentByCQL": _v1("/content/search"),
-    "getRestrictions": _v1("/content/{id}/restriction", 2),
-    "getRestrictionsForOperation": _v1("/content/{id}/restriction/byOperation/{operationKey}", 2),
-    "getGroups": _v1("/group", 2),
-    "getGroupMembersByGroupId": _v1("/group/{groupId}/membersByGroupId", 2),
-    "getGroupMembershipsForUser": _v1("/user/memberof", 2),
-    "searchUser": _v1("/search/user", 2),
-    "getBulkUserLookup": _v1("/user/bulk", 2),
-    "getCurrentUser": _v1("/user/current", 2),
-    "getAuditRecords": _v1("/audit"),
-    # sic: the spec's operationId
-    "downloadAttatchment": _v1("/content/{id}/child/attachment/{attachmentId}/download"),
-}
-DOWNLOAD_HOP = "downloadAttachmentBytes"  # the redirect target: the file itself, not a REST operation
-READ_POSTS = frozenset({"createBulkUserLookup"})  # POSTs that only read: safe to retry
-
-# kind -> operation, for the families of endpoints that exist per container type
-_BY_KIND: dict[str, dict[str, str]] = {
-    "versions": {"page": "getPageVersions", "blogpost": "getBlogPostVersions"},
-    "labels": {"page": "getPageLabels", "blogpost": "getBlogPostLabels", "space": "getSpaceLabels"},
-    "properties": {"page": "getPageContentProperties", "blogpost": "getBlogpostContentProperties"},
-    "footer": {"page": "getPageFooterComments", "blogpost": "getBlogPostFooterComments"},
-    "inline": {"page": "getPageInlineComments", "blogpost": "getBlogPostInlineComments"},
-    "attachments": {"page": "getPageAttachments", "blogpost": "getBlogpostAttachments"},
-    "ancestors": {"page": "getPageAncestors", "folder": "getFolderAncestors"},
-    "descendants": {"page": "getPageDescendants", "folder": "getFolderDescendants"},
-    "children": {"page": "getPageDirectChildren", "folder": "getFolderDirectChildren"},
-    "replies": {"footer": "getFooterCommentChildren", "inline": "getInlineCommentChildren"},
-}
-# Path placeholders that are not called {id} in the spec.
-_ID_NAME = {"getPageContentProperties": "page-id", "getBlogpostContentProperties": "blogpost-id"}
-
 # Hints for a 403 on operations where it means something specific.
 _FORBIDDEN_HINTS = {
     "getAuditRecords": "the audit log needs the Confluence Administrator permission and a paid plan; "
@@ -176,14 +77,6 @@ _FORBIDDEN_HINTS = {
     "getGroups": "listing groups needs permission to browse users on this site",
     "getGroupMembersByGroupId": "listing group members needs permission to browse users on this site",
 }
-
-
-def _operation_for(family: str, kind: str) -> str:
-    try:
-        return _BY_KIND[family][kind]
-    except KeyError:
-        raise ValueError(f"{family} are not available for {kind!r}: use one of "
-                         f"{', '.join(_BY_KIND[family])}") from None
 
 
 def _query(params: Mapping[str, Any]) -> dict[str, str]:
@@ -696,17 +589,17 @@ class ConfluenceClient:
                  sort: str | None = None) -> Iterator[Version]:
         """Versions of a page or blog post (`kind`)."""
         params = {"body-format": body_format, "sort": sort}
-        return self._v2_list(_operation_for("versions", kind), Version, params, id=content_id)
+        return self._v2_list(operation_for("versions", kind), Version, params, id=content_id)
 
     def labels_of(self, kind: str, content_id: str, *, prefix: str | None = None) -> Iterator[Label]:
         """Labels of a page, blog post or space (`kind`)."""
-        return self._v2_list(_operation_for("labels", kind), Label, {"prefix": prefix}, id=content_id)
+        return self._v2_list(operation_for("labels", kind), Label, {"prefix": prefix}, id=content_id)
 
     def properties_of(self, kind: str, content_id: str, *,
                       key: str | None = None) -> Iterator[ContentProperty]:
         """Content properties of a page or blog post (`kind`)."""
-        name = _operation_for("properties", kind)
-        return self._v2_list(name, ContentProperty, {"key": key}, **{_ID_NAME[name]: content_id})
+        name = operation_for("properties", kind)
+        return self._v2_list(name, ContentProperty, {"key": key}, **{ID_NAME[name]: content_id})
 
     # -- the page tree ---------------------------------------------------------------------------
     def ancestors(self, kind: str, content_id: str) -> list[Ancestor]:
@@ -714,7 +607,7 @@ class ConfluenceClient:
         from the highest ancestor found while a full page comes back)."""
         chain: list[Ancestor] = []
         while True:
-            name = _operation_for("ancestors", kind)
+            name = operation_for("ancestors", kind)
             body, _ = self._request(name, "GET", OPERATIONS[name].site_path(id=content_id),
                                     params={"limit": V2_LIMIT})
             batch = [Ancestor.model_validate(item) for item in body.get("results") or []]
@@ -725,11 +618,11 @@ class ConfluenceClient:
 
     def descendants(self, kind: str, content_id: str, *, depth: int | None = None) -> Iterator[Descendant]:
         """Items below a page or folder (pages, folders, ...), `depth` levels deep (API default 2, max 10)."""
-        return self._v2_list(_operation_for("descendants", kind), Descendant, {"depth": depth}, id=content_id)
+        return self._v2_list(operation_for("descendants", kind), Descendant, {"depth": depth}, id=content_id)
 
     def direct_children(self, kind: str, content_id: str, *,
                         sort: str | None = None) -> Iterator[DirectChild]:
-        return self._v2_list(_operation_for("children", kind), DirectChild, {"sort": sort}, id=content_id)
+        return self._v2_list(operation_for("children", kind), DirectChild, {"sort": sort}, id=content_id)
 
     def folder(self, folder_id: str, *, include: Iterable[str] = ()) -> Folder:
         return self._get("getFolderById", Folder, {f"include-{i}": True for i in include}, id=folder_id)
@@ -749,20 +642,20 @@ class ConfluenceClient:
                            sort: str | None = None) -> Iterator[FooterComment]:
         """Root footer comments of a page or blog post (replies come from `comment_replies`)."""
         params = {"body-format": body_format, "status": status and list(status), "sort": sort}
-        return self._v2_list(_operation_for("footer", kind), FooterComment, params, id=content_id)
+        return self._v2_list(operation_for("footer", kind), FooterComment, params, id=content_id)
 
     def inline_comments_of(self, kind: str, content_id: str, *, body_format: str | None = None,
                            status: Iterable[str] | None = None, sort: str | None = None,
                            resolution_status: Iterable[str] | None = None) -> Iterator[InlineComment]:
         params = {"body-format": body_format, "status": status and list(status), "sort": sort,
                   "resolution-status": resolution_status and list(resolution_status)}
-        return self._v2_list(_operation_for("inline", kind), InlineComment, params, id=content_id)
+        return self._v2_list(operation_for("inline", kind), InlineComment, params, id=content_id)
 
     def comment_replies(self, comment_kind: str, comment_id: str, *, body_format: str | None = None,
                         sort: str | None = None) -> Iterator[FooterComment | InlineComment]:
         """Replies to a footer or inline comment (`comment_kind`)."""
         model = FooterComment if comment_kind == "footer" else InlineComment
-        return self._v2_list(_operation_for("replies", comment_kind), model,
+        return self._v2_list(operation_for("replies", comment_kind), model,
                              {"body-format": body_format, "sort": sort}, id=comment_id)
 
     def comment(self, comment_kind: str, comment_id: str) -> FooterComment | InlineComment:
@@ -783,7 +676,7 @@ class ConfluenceClient:
                        sort: str | None = None) -> Iterator[Attachment]:
         params = {"status": status and list(status), "mediaType": media_type, "filename": filename,
                   "sort": sort}
-        return self._v2_list(_operation_for("attachments", kind), Attachment, params, id=content_id)
+        return self._v2_list(operation_for("attachments", kind), Attachment, params, id=content_id)
 
     def attachment(self, attachment_id: str) -> Attachment:
         return self._get("getAttachmentById", Attachment, id=attachment_id)
