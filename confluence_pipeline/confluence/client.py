@@ -12,7 +12,7 @@ request is a site-relative path (`/wiki/...`) put behind `root_url`.
 
 Failures. Idempotent calls (GET, and POST /users-bulk, a read) are retried on 429, 5xx and
 lost connections per `RetryPolicy`, whose budgets are in time (`max_rate_limit_wait` for 429s,
-`max_outage` for the rest); then a clear error from `errors.py` naming the budget and the setting.
+`max_outage` for the rest); then a clear error from `failures.py` naming the budget and the setting.
 A 429 also halves the `Throttle` that the client's threads share and holds them all until the
 server's Retry-After, so parallel listings and downloads slow down together and then recover.
 Under OAuth a 401 (or a 403/404 that a probe shows was an expired token, FACTS.md §11) renews
@@ -42,10 +42,10 @@ from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from .auth import REQUIRED_SCOPES, BasicTokenAuth, OAuthApp, OAuthTokenAuth
-from .errors import (LOGIN_AGAIN, ApiError, AuthError, ConfluenceError, NotFound, PermissionDenied,
-                     RateLimited, ReauthorizeRequired, SiteUnreachable, TooLarge, check_site_url,
-                     redact_url)
+from .auth import BasicTokenAuth, OAuthApp, OAuthTokenAuth
+from .errors import ApiError, AuthError, TooLarge, check_site_url, redact_url
+from .failures import (API_TOKENS_URL, NETWORK_ERRORS, detail, error_for, exhausted, network_reason, not_json,
+                       scope_mismatch, unreachable)
 from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentProperty, ContentRestriction,
                      ContentV1, Descendant, DirectChild, Folder, FooterComment, Group, GroupList,
                      InlineComment, Label, Page, RestrictionPrincipals, SearchResult, Space, SpacePermission,
@@ -64,19 +64,8 @@ RESTRICTION_BATCH = 100  # content ids per CQL `id in (...)` restriction read
 DEFAULT_MAX_DOWNLOAD = 100 * 1024 * 1024
 RETRY_CAUSES = ("rate_limited", "server_error", "no_answer")  # 429 | 5xx | no answer (dropped, refused, timed out)
 LOG_EVERY = 30.0  # seconds of waiting between two log lines about one call
-API_TOKENS_URL = "https://id.atlassian.com/manage-profile/security/api-tokens"
-STATUS_PAGE = "https://status.atlassian.com"
 RESTRICTION_EXPAND = ("restrictions.read.restrictions.user", "restrictions.read.restrictions.group",
                       "restrictions.update.restrictions.user", "restrictions.update.restrictions.group")
-
-
-# Hints for a 403 on operations where it means something specific.
-_FORBIDDEN_HINTS = {
-    "getAuditRecords": "the audit log needs the Confluence Administrator permission and a paid plan; "
-                       "the rest of the sync can go on without it",
-    "getGroups": "listing groups needs permission to browse users on this site",
-    "getGroupMembersByGroupId": "listing group members needs permission to browse users on this site",
-}
 
 
 def _query(params: Mapping[str, Any]) -> dict[str, str]:
@@ -115,33 +104,6 @@ def _objects(body: Any) -> int:
     return 0
 
 
-def _detail(response: requests.Response) -> str:
-    """The service's own message, from any of Confluence's error shapes."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:300]
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            first = errors[0]
-            return str(first.get("detail") or first.get("title") or first.get("code") or "")
-        for key in ("message", "error_description", "error"):
-            if body.get(key):
-                return str(body[key])
-    return ""
-
-
-def _not_json(response: requests.Response) -> str:
-    """What a 2xx answer that is not JSON looked like, for the error."""
-    kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip()
-    what = "an HTML page" if "html" in kind else f"a body that is not valid JSON ({kind})"
-    return f"{response.status_code} with {what} instead of JSON"
-
-
-_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
 class _Retry(Exception):
     """A failed try that may be retried: its status (None: no answer) and headers."""
 
@@ -151,18 +113,6 @@ class _Retry(Exception):
         self.headers = headers
         self.cause = cause
 
-
-# What a failed request means, by status (401 and 403 are answered above, with more context).
-_STATUS_ERRORS: dict[int, tuple[type[ApiError], str]] = {
-    400: (ApiError, "Confluence rejected {what} as invalid ({said}): check the filters passed to it (ids, "
-                    "CQL, dates); if they are right, please report it"),
-    404: (NotFound, "{what} was not found ({said}): it was deleted, or the account cannot see it (Confluence "
-                    "answers 404 for both); it is skipped"),
-    410: (ApiError, "Confluence has removed {what} ({said}): this client needs an update to use its v2 "
-                    "replacement; please report it"),
-    429: (RateLimited, "Confluence rate-limited {what} ({said}): wait for the limit to reset and run again"),
-}
-_OTHER_ERROR = (ApiError, "Confluence answered {what} with {said}: retry later, and report it if it persists")
 
 class ConfluenceClient:
     """Typed, paginated, rate-limit-aware reads of one Confluence Cloud site."""
@@ -316,9 +266,9 @@ class ConfluenceClient:
                         except requests.exceptions.JSONDecodeError:
                             # a proxy's HTML page, or a body cut short: a glitch until the budget says otherwise
                             if not idempotent:
-                                raise ApiError(f"Confluence answered {name} with {_not_json(response)}",
+                                raise ApiError(f"Confluence answered {name} with {not_json(response)}",
                                                status=status, url=response.url) from None
-                            raise _Retry(status, {}, _not_json(response)) from None
+                            raise _Retry(status, {}, not_json(response)) from None
                         points = 1 + weight * (1 if stream else _objects(body))
                         self._charge(name, points)
                         self.pacer.observe(response.headers, points)
@@ -334,15 +284,15 @@ class ConfluenceClient:
                         tries -= 1  # a renewal is not a retry
                         continue
                     if idempotent and (status == 429 or status >= 500):
-                        raise _Retry(status, response.headers, f"{status} {_detail(response)}".strip())
-                    raise self._error(name, response)
+                        raise _Retry(status, response.headers, f"{status} {detail(response)}".strip())
+                    raise error_for(name, response, self._auth)
                 finally:
                     if stream:
                         response.close()
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 if not idempotent:
-                    raise self._unreachable(name, url, exc) from None
-                failure = _Retry(None, {}, _network_reason(exc))
+                    raise unreachable(name, url, exc) from None
+                failure = _Retry(None, {}, network_reason(exc))
             except _Retry as retry:
                 failure = retry
             finally:
@@ -359,7 +309,7 @@ class ConfluenceClient:
                 spent, budget = self.retry.clock() - outage_since, self.retry.max_outage
             left = budget - spent
             if left <= 0 or (failure.status == 429 and delay > left):
-                raise self._exhausted(name, url, failure, tries, spent, delay)
+                raise exhausted(name, url, failure.status, failure.cause, tries, spent, delay, self.retry)
             delay = min(delay, left)  # an outage gets one last try at the end of its budget
             # a line at the first retry of each budget, then one per 30 s of waiting: never silent for long
             crossed = int((spent + delay) // LOG_EVERY) > int(spent // LOG_EVERY)
@@ -382,81 +332,10 @@ class ConfluenceClient:
     def _token_rejected(self, response: requests.Response) -> bool:
         """Under OAuth: did this answer reject the access token (not the request)?"""
         if response.status_code == 401:
-            return not self._scope_mismatch(response)
+            return not scope_mismatch(response)
         if response.status_code in (403, 404):
             return self._auth.token_expired(response.request)
         return False
-
-    @staticmethod
-    def _scope_mismatch(response: requests.Response) -> bool:
-        return (response.headers.get("X-Failure-Category") == "FAILURE_CLIENT_SCOPE_CHECK"
-                or "scope does not match" in _detail(response).lower())
-
-    # -- errors ------------------------------------------------------------------------------
-    def _error(self, name: str, response: requests.Response) -> ConfluenceError:
-        status = response.status_code
-        detail = _detail(response)
-        url = response.url
-        what = f"{name} {urlsplit(redact_url(url) or '').path}"
-        said = f"{status} {detail}".strip()
-        common = {"status": status, "url": url, "detail": detail}
-        if status == 401:
-            return self._unauthorized(name, response, said, common)
-        if status == 403:
-            hint = _FORBIDDEN_HINTS.get(name, "grant the account read access to it (space permission or "
-                                              "page restriction) to include it; it is skipped")
-            return PermissionDenied(f"The account may not read {what} ({said}): {hint}", **common)
-        error, message = _STATUS_ERRORS.get(status, _OTHER_ERROR)
-        return error(message.format(what=what, said=said), **common)
-
-    def _unauthorized(self, name: str, response: requests.Response, said: str,
-                      common: dict[str, Any]) -> ConfluenceError:
-        if self._scope_mismatch(response) and isinstance(self._auth, OAuthTokenAuth):
-            granted = set(self._auth.tokens().scopes)
-            missing = tuple(s for s in REQUIRED_SCOPES if s not in granted)
-            listed = " ".join(missing) or "none of REQUIRED_SCOPES (the operation needs one more)"
-            return AuthError(f"The login lacks a scope that {name} needs ({said}). Missing: {listed}. Add "
-                             "them on the app's Permissions page in the Atlassian developer console, then "
-                             f"{LOGIN_AGAIN}", missing_scopes=missing, **common)
-        if isinstance(self._auth, OAuthTokenAuth):
-            return ReauthorizeRequired(f"The gateway still rejects the access token after a refresh "
-                                       f"({said}): the app's access was revoked or the site left the "
-                                       f"grant; {LOGIN_AGAIN}", **common)
-        return AuthError(f"The site rejected the email and API token ({said}): check CONFLUENCE_EMAIL and "
-                         f"CONFLUENCE_API_TOKEN (create a token at {API_TOKENS_URL}) and that "
-                         "CONFLUENCE_SITE_URL is the site that account belongs to", **common)
-
-    def _unreachable(self, name: str, url: str, exc: Exception) -> SiteUnreachable:
-        """A request that is not safe to repeat lost its connection: not retried."""
-        return SiteUnreachable(f"Could not reach {urlsplit(url).netloc} for {name} ({_network_reason(exc)}); "
-                               "it changes data, so it is not retried: check the network and any proxy, then "
-                               "run again", url=url, detail=_network_reason(exc))
-
-    def _exhausted(self, name: str, url: str, failure: _Retry, tries: int, spent: float,
-                   delay: float) -> ConfluenceError:
-        common = {"status": failure.status, "url": url, "detail": failure.cause}
-        tried = f"{tries} tr{'y' if tries == 1 else 'ies'}"
-        if failure.status == 429:
-            budget = self.retry.max_rate_limit_wait
-            asks = f"; it now asks to wait {delay:.0f} s more" if spent + delay > budget else ""
-            return RateLimited(f"Confluence kept rate-limiting {name} (429): waited {spent:.0f} s over {tried}"
-                               f"{asks}, past the rate-limit budget of {budget:.0f} s. Raise "
-                               "sync.max_rate_limit_wait in confluence.yaml to wait longer, or run again after "
-                               "the reset, spread syncs across the hour, or lower other traffic on the app",
-                               **common)
-        budget = self.retry.max_outage
-        spell = (f"for {spent:.0f} s over {tried}, past the outage budget of {budget:.0f} s (raise "
-                 "sync.max_outage in confluence.yaml to ride through longer outages)")
-        if failure.status is None:
-            return SiteUnreachable(f"Could not reach {urlsplit(url).netloc} for {name} ({failure.cause}) {spell}: "
-                                   "check the site URL (CONFLUENCE_SITE_URL, or CONFLUENCE_API_URL under OAuth), "
-                                   f"the network and any proxy, and {STATUS_PAGE}; then run again", **common)
-        if failure.status < 400:
-            return ApiError(f"Confluence's answers to {name} kept being unreadable ({failure.cause}) {spell}: a "
-                            "proxy or firewall between this client and Confluence may be answering in its place; "
-                            "check CONFLUENCE_SITE_URL and any proxy, then run again", **common)
-        return ApiError(f"Confluence kept failing {name} ({failure.cause}) {spell}: Atlassian may be having an "
-                        f"incident ({STATUS_PAGE}); run again later", **common)
 
     # -- building blocks ---------------------------------------------------------------------
     def _fetch(self, name: str) -> Fetch:
@@ -829,22 +708,6 @@ class ConfluenceClient:
         params = {"startDate": start and _epoch_ms(start), "endDate": end and _epoch_ms(end),
                   "searchString": search, "limit": 1000}
         return self._list(OffsetPages, "getAuditRecords", AuditRecord, params)
-
-
-def _network_reason(exc: BaseException) -> str:
-    """The operating system's words for a failed connection ("Connection refused"), else the error's type."""
-    todo: list[BaseException | None] = [exc]
-    seen: set[int] = set()
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror
-        todo += [getattr(current, "reason", None), current.__cause__, current.__context__]
-        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
-    return type(exc).__name__
 
 
 def _numeric_id(content_id: str) -> str:
