@@ -1,28 +1,15 @@
 """The connector's one way of talking to Confluence Cloud.
 
-`ConfluenceClient` holds one pooled `requests.Session` (connect/read timeouts), an auth object,
-the retry policy, the pacer and the call counters. Its typed methods return models, and
+`ConfluenceClient` sends every call through one `Transport` (`transport.py`: the pooled session,
+auth, retries, pacing and call counters). Its typed methods return models, and
 generators for lists, so memory stays flat however long a listing is. Reads by id go in bulk
 where the API allows (`id=` up to 250, `space-id=` up to 100, users-bulk 250, v1 user/bulk 100,
 CQL `id in (...)` with restrictions expanded): callers never loop one call per object.
 
 Hosts. API-token mode talks to the site: `{site_url}/wiki/api/v2/...`, `{site_url}/wiki/rest/api/...`.
 OAuth talks to the gateway: `{api_url}/ex/confluence/{cloudId}/wiki/...`. Either way every
-request is a site-relative path (`/wiki/...`) put behind `root_url`.
-
-Failures. Idempotent calls (GET, and POST /users-bulk, a read) are retried on 429, 5xx and
-lost connections per `RetryPolicy`, whose budgets are in time (`max_rate_limit_wait` for 429s,
-`max_outage` for the rest); then a clear error from `failures.py` naming the budget and the setting.
-A 429 also halves the `Throttle` that the client's threads share and holds them all until the
-server's Retry-After, so parallel listings and downloads slow down together and then recover.
-Under OAuth a 401 (or a 403/404 that a probe shows was an expired token, FACTS.md §11) renews
-the token once and retries once. A 2xx body that is not JSON (a proxy's page, a cut answer) is
-retried like an outage; a next link to another host is refused; a listed object that does not
-parse is left out and kept for `take_skipped()`, so the caller can record it.
-
-Counters. Every HTTP call is counted by operation (the spec's operationId), with the API points
-it cost by Atlassian's model (1 per call, +1 per core object, +2 per identity object):
-`stats()`, for Dagster metadata.
+request is a site-relative path (`/wiki/...`) put behind `root_url`. A listed object that does
+not parse is left out and kept for `take_skipped()`, so the caller can record it.
 """
 
 from __future__ import annotations
@@ -31,30 +18,28 @@ import json
 import logging
 import os
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Iterable, Iterator, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ValidationError
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from .auth import BasicTokenAuth, OAuthApp, OAuthTokenAuth
-from .errors import ApiError, AuthError, TooLarge, check_site_url, redact_url
-from .failures import (API_TOKENS_URL, NETWORK_ERRORS, detail, error_for, exhausted, network_reason, not_json,
-                       scope_mismatch, unreachable)
+from .errors import ApiError, AuthError, TooLarge, check_site_url
+from .failures import API_TOKENS_URL
 from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentProperty, ContentRestriction,
                      ContentV1, Descendant, DirectChild, Folder, FooterComment, Group, GroupList,
                      InlineComment, Label, Page, RestrictionPrincipals, SearchResult, Space, SpacePermission,
                      User, UserList, UserV1, Version)
-from .operations import (DOWNLOAD_HOP, ID_NAME, MAX_IDS, MAX_SPACE_IDS, MAX_V1_USERS, OPERATIONS, READ_POSTS,
-                         V2_LIMIT, operation_for)
+from .operations import (DOWNLOAD_HOP, ID_NAME, MAX_IDS, MAX_SPACE_IDS, MAX_V1_USERS, OPERATIONS, V2_LIMIT,
+                         operation_for)
 from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages, site_path
-from .ratelimit import Pacer, RetryPolicy, Stopped, Throttle
+from .ratelimit import Pacer, RetryPolicy, Stopped
 from .tokens import TokenStore
+from .transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +47,6 @@ M = TypeVar("M", bound=BaseModel)
 
 RESTRICTION_BATCH = 100  # content ids per CQL `id in (...)` restriction read
 DEFAULT_MAX_DOWNLOAD = 100 * 1024 * 1024
-RETRY_CAUSES = ("rate_limited", "server_error", "no_answer")  # 429 | 5xx | no answer (dropped, refused, timed out)
-LOG_EVERY = 30.0  # seconds of waiting between two log lines about one call
 RESTRICTION_EXPAND = ("restrictions.read.restrictions.user", "restrictions.read.restrictions.group",
                       "restrictions.update.restrictions.user", "restrictions.update.restrictions.group")
 
@@ -94,26 +77,6 @@ def _batches(values: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def _objects(body: Any) -> int:
-    """How many objects an answer returned, for the points estimate."""
-    if isinstance(body, list):
-        return len(body)
-    if isinstance(body, dict):
-        results = body.get("results")
-        return len(results) if isinstance(results, list) else 1
-    return 0
-
-
-class _Retry(Exception):
-    """A failed try that may be retried: its status (None: no answer) and headers."""
-
-    def __init__(self, status: int | None, headers: Mapping[str, str], cause: str) -> None:
-        super().__init__(cause)
-        self.status = status
-        self.headers = headers
-        self.cause = cause
-
-
 class ConfluenceClient:
     """Typed, paginated, rate-limit-aware reads of one Confluence Cloud site."""
 
@@ -123,25 +86,17 @@ class ConfluenceClient:
                  session: requests.Session | None = None) -> None:
         if not 1 <= page_size <= V2_LIMIT:
             raise ValueError(f"page_size must be between 1 and {V2_LIMIT}, not {page_size}")
-        self.root_url = root_url.rstrip("/")
+        self._transport = Transport(root_url, auth, retry=retry, pacer=pacer, timeout=timeout,
+                                    pool_size=pool_size, session=session)
+        self.root_url = self._transport.root_url
         self.page_size = page_size  # items per v2 page: the API maximum unless a test wants more pages
         self.site_url = (site_url or root_url).rstrip("/")
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._stop = threading.Event()
-        self.pacer = pacer or Pacer(sleep=self._wait, clock=self.retry.clock, max_pause=self.retry.max_rate_limit_wait)
-        self.throttle = Throttle(pool_size, clock=self.retry.clock, sleep=self._wait)
+        self.timeout = self._transport.timeout
+        self.retry = self._transport.retry
+        self.pacer = self._transport.pacer
+        self.throttle = self._transport.throttle
         self._auth = auth
-        self._session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._stats_lock = threading.Lock()
-        self._calls: dict[str, int] = {}
-        self._points: dict[str, int] = {}
-        self._retries = dict.fromkeys(RETRY_CAUSES, 0)
-        self._renewals = 0
-        self._waited_for = {"rate_limit": 0.0, "outage": 0.0}
+        self._skipped_lock = threading.Lock()
         self._skipped: list[str] = []
 
     @classmethod
@@ -168,23 +123,13 @@ class ConfluenceClient:
         return f"ConfluenceClient(root_url={self.root_url!r}, auth={self._auth!r})"
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()
 
     def stop(self) -> None:
         """End every wait (backoff, Retry-After, pacing, a free slot) of every thread using this client
         at once, and send no more requests: its step is being interrupted (the run cancelled), and the
         threads must not sit out a 30 s backoff first. Each raises `Stopped`."""
-        self._stop.set()
-        self.throttle.stop()
-
-    def _wait(self, seconds: float) -> None:
-        """The retry policy's sleep, ended early by `stop()`."""
-        if self.retry.sleep is time.sleep:  # real time: wait on the stop signal instead
-            self._stop.wait(seconds)
-        else:
-            self.retry.sleep(seconds)  # a test's clock
-        if self._stop.is_set():
-            raise Stopped("the client was stopped while waiting to retry")
+        self._transport.stop()
 
     def __enter__(self) -> "ConfluenceClient":
         return self
@@ -195,154 +140,17 @@ class ConfluenceClient:
     # -- counters --------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Calls and estimated API points, in total and by operation; retries, renewals, waits."""
-        with self._stats_lock:
-            return {
-                "calls": sum(self._calls.values()),
-                "points": sum(self._points.values()),
-                "retries": sum(self._retries.values()),
-                "retries_by_cause": dict(self._retries),
-                "token_renewals": self._renewals,
-                "waited_seconds": round(sum(self._waited_for.values()), 3),
-                "waited_rate_limit_seconds": round(self._waited_for["rate_limit"], 3),
-                "waited_outage_seconds": round(self._waited_for["outage"], 3),
-                "concurrency_limit": self.throttle.limit,
-                "concurrency_lowest": self.throttle.lowest,
-                "by_operation": {name: {"calls": calls, "points": self._points.get(name, 0)}
-                                 for name, calls in sorted(self._calls.items())},
-            }
+        return self._transport.stats()
 
     def reset_stats(self) -> None:
-        with self._stats_lock:
-            self._calls.clear()
-            self._points.clear()
-            self._retries = dict.fromkeys(RETRY_CAUSES, 0)
-            self._renewals = 0
-            self._waited_for = {"rate_limit": 0.0, "outage": 0.0}
-
-    def _count(self, name: str) -> None:
-        with self._stats_lock:
-            self._calls[name] = self._calls.get(name, 0) + 1
-
-    def _charge(self, name: str, points: int) -> None:
-        with self._stats_lock:
-            self._points[name] = self._points.get(name, 0) + points
-
-    # -- one HTTP call, with retries ----------------------------------------------------------
-    def _url(self, target: str) -> str:
-        return target if "://" in target else self.root_url + target
-
-    def _request(self, name: str, method: str, target: str, *, params: Mapping[str, Any] | None = None,
-                 json: Any = None, consume: Callable[[requests.Response], Any] = lambda r: r.json(),
-                 allow_redirects: bool = True, stream: bool = False, weight: int = 1,
-                 authenticate: bool = True) -> tuple[Any, requests.Response]:
-        """Send one logical call (retrying as the policy allows); returns (consumed body, response).
-
-        `consume` reads the body inside the retry loop, so a connection lost mid-body is retried too.
-        """
-        url = self._url(target)
-        idempotent = method == "GET" or name in READ_POSTS
-        oauth = isinstance(self._auth, OAuthTokenAuth)
-        renewed = False
-        tries = 0
-        rate_waited = 0.0  # this call's waits on 429s
-        outage_since: float | None = None  # when this call first failed without a usable answer
-        retries = {"rate_limit": 0, "outage": 0}
-        while True:
-            if self._stop.is_set():
-                raise Stopped(f"the client was stopped before {name}")
-            tries += 1
-            self._note_wait(self.pacer.wait() + self.throttle.acquire())
-            sent_at = self.retry.clock()
-            try:
-                response = self._session.request(method, url, params=params, json=json, timeout=self.timeout,
-                                                 auth=self._auth if authenticate else None,
-                                                 allow_redirects=allow_redirects, stream=stream)
-                try:
-                    self._count(name)
-                    status = response.status_code
-                    if status < 400:
-                        try:
-                            body = consume(response)
-                        except requests.exceptions.JSONDecodeError:
-                            # a proxy's HTML page, or a body cut short: a glitch until the budget says otherwise
-                            if not idempotent:
-                                raise ApiError(f"Confluence answered {name} with {not_json(response)}",
-                                               status=status, url=response.url) from None
-                            raise _Retry(status, {}, not_json(response)) from None
-                        points = 1 + weight * (1 if stream else _objects(body))
-                        self._charge(name, points)
-                        self.pacer.observe(response.headers, points)
-                        self.throttle.succeeded()
-                        return body, response
-                    if status != 429:  # a 429's wait is the retry policy's business
-                        self.pacer.observe(response.headers)
-                    if oauth and not renewed and self._token_rejected(response):
-                        renewed = True
-                        self._auth.renew(response.request)
-                        with self._stats_lock:
-                            self._renewals += 1
-                        tries -= 1  # a renewal is not a retry
-                        continue
-                    if idempotent and (status == 429 or status >= 500):
-                        raise _Retry(status, response.headers, f"{status} {detail(response)}".strip())
-                    raise error_for(name, response, self._auth)
-                finally:
-                    if stream:
-                        response.close()
-            except NETWORK_ERRORS as exc:
-                if not idempotent:
-                    raise unreachable(name, url, exc) from None
-                failure = _Retry(None, {}, network_reason(exc))
-            except _Retry as retry:
-                failure = retry
-            finally:
-                self.throttle.release()
-            budget_name = "rate_limit" if failure.status == 429 else "outage"
-            retries[budget_name] += 1  # backoff grows with the retries of this budget only
-            delay = self.retry.delay(retries[budget_name], failure.status, failure.headers)
-            if failure.status == 429:
-                cause, spent, budget = "rate_limited", rate_waited, self.retry.max_rate_limit_wait
-                self.throttle.rate_limited(delay)
-            else:
-                cause = "no_answer" if failure.status is None else "server_error"
-                outage_since = sent_at if outage_since is None else outage_since
-                spent, budget = self.retry.clock() - outage_since, self.retry.max_outage
-            left = budget - spent
-            if left <= 0 or (failure.status == 429 and delay > left):
-                raise exhausted(name, url, failure.status, failure.cause, tries, spent, delay, self.retry)
-            delay = min(delay, left)  # an outage gets one last try at the end of its budget
-            # a line at the first retry of each budget, then one per 30 s of waiting: never silent for long
-            crossed = int((spent + delay) // LOG_EVERY) > int(spent // LOG_EVERY)
-            log.log(logging.WARNING if retries[budget_name] == 1 or crossed else logging.DEBUG,
-                    "Confluence %s %s failed (%s); retry %d in %.1f s (%.0f s of the %.0f s %s budget so far)",
-                    name, redact_url(url), failure.cause, tries, delay, spent, budget, budget_name.replace("_", "-"))
-            self._wait(delay)
-            if failure.status == 429:
-                rate_waited += delay
-            with self._stats_lock:
-                self._retries[cause] += 1
-                self._waited_for[budget_name] += delay
-
-    def _note_wait(self, seconds: float) -> None:
-        """Pacing and throttling before a request: waiting on the rate limit, but no retry."""
-        if seconds:
-            with self._stats_lock:
-                self._waited_for["rate_limit"] += seconds
-
-    def _token_rejected(self, response: requests.Response) -> bool:
-        """Under OAuth: did this answer reject the access token (not the request)?"""
-        if response.status_code == 401:
-            return not scope_mismatch(response)
-        if response.status_code in (403, 404):
-            return self._auth.token_expired(response.request)
-        return False
+        self._transport.reset_stats()
 
     # -- building blocks ---------------------------------------------------------------------
     def _fetch(self, name: str) -> Fetch:
         operation = OPERATIONS[name]
 
         def fetch(path: str, params: Mapping[str, Any] | None) -> tuple[Any, Mapping[str, str]]:
-            body, response = self._request(name, operation.method, path, params=params,
+            body, response = self._transport.request(name, operation.method, path, params=params,
                                            weight=operation.weight)
             return body, response.headers
 
@@ -350,7 +158,7 @@ class ConfluenceClient:
 
     def _get(self, name: str, model: type[M], params: Mapping[str, Any] | None = None, **args: Any) -> M:
         operation = OPERATIONS[name]
-        body, _ = self._request(name, "GET", operation.site_path(**args), params=_query(params or {}),
+        body, _ = self._transport.request(name, "GET", operation.site_path(**args), params=_query(params or {}),
                                 weight=operation.weight)
         return model.model_validate(body)
 
@@ -372,12 +180,12 @@ class ConfluenceClient:
         field = ".".join(str(p) for p in first["loc"])
         reason = f"{name}: object {ident or '(no id)'} skipped, its {field} is invalid ({str(first.get('input'))[:60]!r})"
         log.warning("Confluence sent a malformed object; %s", reason)
-        with self._stats_lock:
+        with self._skipped_lock:
             self._skipped.append(reason)
 
     def take_skipped(self) -> list[str]:
         """The objects left out of listings since the last call (each with why), and forget them."""
-        with self._stats_lock:
+        with self._skipped_lock:
             skipped, self._skipped = self._skipped, []
         return skipped
 
@@ -487,7 +295,7 @@ class ConfluenceClient:
         chain: list[Ancestor] = []
         while True:
             name = operation_for("ancestors", kind)
-            body, _ = self._request(name, "GET", OPERATIONS[name].site_path(id=content_id),
+            body, _ = self._transport.request(name, "GET", OPERATIONS[name].site_path(id=content_id),
                                     params={"limit": V2_LIMIT})
             batch = [Ancestor.model_validate(item) for item in body.get("results") or []]
             chain = batch + chain
@@ -573,7 +381,7 @@ class ConfluenceClient:
         """
         name = "downloadAttatchment"
         path = OPERATIONS[name].site_path(id=container_id, attachmentId=attachment_id)
-        _, response = self._request(name, "GET", path, params=_query({"version": version, "status": status}),
+        _, response = self._transport.request(name, "GET", path, params=_query({"version": version, "status": status}),
                                     allow_redirects=False, consume=lambda r: None)
         if not response.is_redirect:
             raise ApiError(f"Confluence answered the download of attachment {attachment_id} with "
@@ -581,8 +389,9 @@ class ConfluenceClient:
                            status=response.status_code, url=response.url)
         target, same_site = self._redirect_target(response.headers["Location"])
         destination = Path(dest)
-        size, _ = self._request(DOWNLOAD_HOP, "GET", target, stream=True, authenticate=same_site,
-                                consume=lambda r: _save(r, destination, max_bytes, attachment_id, self._stop))
+        size, _ = self._transport.request(DOWNLOAD_HOP, "GET", target, stream=True, authenticate=same_site,
+                                consume=lambda r: _save(r, destination, max_bytes, attachment_id,
+                                                                  self._transport.stopped))
         return size
 
     def _redirect_target(self, location: str) -> tuple[str, bool]:
@@ -607,7 +416,7 @@ class ConfluenceClient:
         name = "createBulkUserLookup"
         operation = OPERATIONS[name]
         for batch in _batches(dict.fromkeys(account_ids), MAX_IDS):
-            body, _ = self._request(name, "POST", operation.site_path(), json={"accountIds": batch},
+            body, _ = self._transport.request(name, "POST", operation.site_path(), json={"accountIds": batch},
                                     weight=operation.weight)
             for item in body.get("results") or []:
                 yield User.model_validate(item)
@@ -621,7 +430,7 @@ class ConfluenceClient:
         name = "getBulkUserLookup"
         operation = OPERATIONS[name]
         for batch in _batches(dict.fromkeys(account_ids), MAX_V1_USERS):
-            body, _ = self._request(name, "GET", operation.site_path(), params={"accountId": ",".join(batch)},
+            body, _ = self._transport.request(name, "GET", operation.site_path(), params={"accountId": ",".join(batch)},
                                     weight=operation.weight)
             for item in body.get("results") or []:
                 yield UserV1.model_validate(item)
@@ -642,7 +451,7 @@ class ConfluenceClient:
         """How many results a CQL search has (its `totalSize`), in one call of one result."""
         cqlcontext = json.dumps({"contentStatuses": list(content_statuses)}) if content_statuses else None
         params = {"cql": cql, "limit": 1, "includeArchivedSpaces": include_archived_spaces, "cqlcontext": cqlcontext}
-        body, _ = self._request("searchByCQL", "GET", OPERATIONS["searchByCQL"].site_path(), params=_query(params),
+        body, _ = self._transport.request("searchByCQL", "GET", OPERATIONS["searchByCQL"].site_path(), params=_query(params),
                                 weight=OPERATIONS["searchByCQL"].weight)
         return int(body["totalSize"])
 
@@ -665,7 +474,7 @@ class ConfluenceClient:
     def restrictions(self, content_id: str) -> list[ContentRestriction]:
         """Both operations' restrictions of one item (the first 100 users and groups of each)."""
         path = OPERATIONS["getRestrictions"].site_path(id=content_id)
-        body, _ = self._request("getRestrictions", "GET", path, weight=2,
+        body, _ = self._transport.request("getRestrictions", "GET", path, weight=2,
                                 params={"expand": "restrictions.user,restrictions.group"})
         return [ContentRestriction.model_validate(item) for item in body.get("results") or []]
 
@@ -677,7 +486,7 @@ class ConfluenceClient:
         groups: list[Group] = []
         start = 0
         while True:
-            body, _ = self._request(name, "GET", path, weight=2, params={
+            body, _ = self._transport.request(name, "GET", path, weight=2, params={
                 "expand": "restrictions.user,restrictions.group", "start": start, "limit": limit})
             page = ContentRestriction.model_validate(body)
             users += page.users
