@@ -28,7 +28,8 @@ from pydantic import BaseModel, ValidationError
 from requests.auth import AuthBase
 
 from .auth import BasicTokenAuth, OAuthApp, OAuthTokenAuth
-from .errors import ApiError, AuthError, TooLarge, check_site_url
+from .downloads import DEFAULT_MAX_DOWNLOAD, redirect_target, save
+from .errors import ApiError, AuthError, check_site_url
 from .failures import API_TOKENS_URL
 from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentProperty, ContentRestriction,
                      ContentV1, Descendant, DirectChild, Folder, FooterComment, Group, GroupList,
@@ -36,8 +37,8 @@ from .models import (Ancestor, Attachment, AuditRecord, BlogPost, ContentPropert
                      User, UserList, UserV1, Version)
 from .operations import (DOWNLOAD_HOP, ID_NAME, MAX_IDS, MAX_SPACE_IDS, MAX_V1_USERS, OPERATIONS, V2_LIMIT,
                          operation_for)
-from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages, site_path
-from .ratelimit import Pacer, RetryPolicy, Stopped
+from .pagination import CursorPages, Fetch, OffsetPages, SearchCursorPages
+from .ratelimit import Pacer, RetryPolicy
 from .tokens import TokenStore
 from .transport import Transport
 
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 RESTRICTION_BATCH = 100  # content ids per CQL `id in (...)` restriction read
-DEFAULT_MAX_DOWNLOAD = 100 * 1024 * 1024
 RESTRICTION_EXPAND = ("restrictions.read.restrictions.user", "restrictions.read.restrictions.group",
                       "restrictions.update.restrictions.user", "restrictions.update.restrictions.group")
 
@@ -387,22 +387,12 @@ class ConfluenceClient:
             raise ApiError(f"Confluence answered the download of attachment {attachment_id} with "
                            f"{response.status_code} instead of a redirect to the file: please report it",
                            status=response.status_code, url=response.url)
-        target, same_site = self._redirect_target(response.headers["Location"])
+        target, same_site = redirect_target(response.headers["Location"], self.site_url, self.root_url)
         destination = Path(dest)
         size, _ = self._transport.request(DOWNLOAD_HOP, "GET", target, stream=True, authenticate=same_site,
-                                consume=lambda r: _save(r, destination, max_bytes, attachment_id,
-                                                                  self._transport.stopped))
+                                consume=lambda r: save(r, destination, max_bytes, attachment_id,
+                                                                 self._transport.stopped))
         return size
-
-    def _redirect_target(self, location: str) -> tuple[str, bool]:
-        """Where a download redirect points: (site path or absolute URL, whether to send our auth)."""
-        parts = urlsplit(location)
-        if not parts.netloc:
-            return site_path(location if location.startswith("/") else "/" + location), True
-        ours = {urlsplit(self.site_url).netloc, urlsplit(self.root_url).netloc}
-        if parts.netloc in ours and "/wiki/" in parts.path:
-            return site_path(location), True
-        return location, False
 
     # -- labels and users -------------------------------------------------------------------------
     def labels(self, *, label_ids: Iterable[str] | None = None, prefixes: Iterable[str] | None = None,
@@ -531,30 +521,3 @@ def _epoch_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"{moment!r} has no timezone: pass an aware datetime (e.g. in UTC)")
     return int(moment.timestamp() * 1000)
-
-
-def _save(response: requests.Response, dest: Path, max_bytes: int, attachment_id: str,
-          stop: threading.Event) -> int:
-    """Stream a download to `dest` through a temporary file; nothing is left behind on failure, or
-    when the client is stopped half-way (a 150 MB file does not hold a cancelled step up)."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge(f"Attachment {attachment_id} is {int(declared)} bytes, over the {max_bytes}-byte "
-                       "download cap: raise the cap to fetch it, or leave it out", url=response.url)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.part")
-    size = 0
-    try:
-        with open(partial, "wb") as handle:
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                if stop.is_set():
-                    raise Stopped(f"the client was stopped while downloading attachment {attachment_id}")
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TooLarge(f"Attachment {attachment_id} is over the {max_bytes}-byte download cap: "
-                                   "raise the cap to fetch it, or leave it out", url=response.url)
-                handle.write(chunk)
-        os.replace(partial, dest)
-    finally:
-        partial.unlink(missing_ok=True)
-    return size
