@@ -130,7 +130,7 @@ def test_an_overlong_retry_after_stops_at_once(emu):
 def test_a_long_wait_is_logged_every_30_seconds(emu, expected_ids, caplog):
     sleeps = Sleeps()
     emu.limits.set_faults(storm_429=60, storm_retry_after=1)
-    with caplog.at_level(logging.WARNING, logger="confluence_pipeline.confluence.client"):
+    with caplog.at_level(logging.WARNING, logger="confluence_pipeline.confluence.transport"):
         assert [p.id for p in _client(emu.base_url, sleeps).pages()] == expected_ids
     lines = [r.getMessage() for r in caplog.records]
     # 60 retries of ~1.15 s: the first one, then one line per 30 s of waiting

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from confluence_pipeline.confluence.auth import REQUIRED_SCOPES
-from confluence_pipeline.confluence.client import OPERATIONS
+from confluence_pipeline.confluence.operations import OPERATIONS
 
 SPEC_DIR = Path(__file__).parent.parent / "confluence_pipeline" / "emulator" / "spec"
 

@@ -43,10 +43,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from ..confluence.client import RETRY_CAUSES, ConfluenceClient
+from ..confluence.client import ConfluenceClient
 from ..confluence.cql import cql_date
 from ..confluence.errors import ConfluenceError, NotFound, PermissionDenied
 from ..confluence.models import Attachment, ContentV1
+from ..confluence.transport import RETRY_CAUSES
 from ..settings import Settings
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts

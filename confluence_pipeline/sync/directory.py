@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from ..confluence.client import RESTRICTION_BATCH, RESTRICTION_EXPAND
+from ..confluence.directory import RESTRICTION_BATCH, RESTRICTION_EXPAND
 from ..confluence.errors import ApiError, NotFound, PermissionDenied
 from ..confluence.models import AuditRecord, ContentRestriction, ContentV1
 from ..storage.schema import TABLES
