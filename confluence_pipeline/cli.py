@@ -254,9 +254,9 @@ def _maintain(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from .bench.cli import run
 
-    return bench.run(args)
+    return run(args)
 
 
 def _bench_parser(bench_sub: argparse._SubParsersAction, name: str, *, help: str, scale: int,
