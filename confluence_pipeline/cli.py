@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from .access_cli import add_access_parser
+from .bench.cli import add_bench_parser
 from .sites import SITE_HELP
 from .emulator import app as emulator_app
 from .search_cli import add_search_parser
@@ -253,24 +254,6 @@ def _maintain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from . import bench
-
-    return bench.run(args)
-
-
-def _bench_parser(bench_sub: argparse._SubParsersAction, name: str, *, help: str, scale: int,
-                  json: bool = False) -> argparse.ArgumentParser:
-    """A `bench` subcommand with the options every benchmark takes: the site's scale and seed."""
-    parser = bench_sub.add_parser(name, help=help)
-    parser.add_argument("--scale", type=int, default=scale)
-    parser.add_argument("--seed", type=int, default=42)
-    if json:
-        parser.add_argument("--json", action="store_true", help="one JSON document on stdout (the rest on stderr)")
-    parser.set_defaults(func=_bench)
-    return parser
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="confluence-pipeline",
                                      description="Sync a Confluence Cloud site into DuckDB and Parquet with Dagster.")
@@ -351,49 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_access_parser(sub)
     add_search_parser(sub)
-
-    bench_parser = sub.add_parser("bench", help="benchmarks (figures for the README)")
-    bench_sub = bench_parser.add_subparsers(dest="bench_command", required=True)
-    bench_emulator = _bench_parser(bench_sub, "emulator", scale=100_000,
-                                   help="workspace generation time and memory, list latency")
-    bench_emulator.add_argument("--requests", type=int, default=200, help="list calls to time")
-    bench_sync = _bench_parser(bench_sub, "sync", scale=10_000,
-                               help="API calls against the floor, incremental cost, speed, memory")
-    bench_sync.add_argument("--latency-ms", type=int, default=0, help="added to every emulator call")
-    bench_sync.add_argument("--changes", type=int, default=25, help="pages edited before the second incremental")
-    bench_faults = _bench_parser(bench_sub, "faults", scale=2_000, json=True,
-                                 help="full syncs through 429 storms, 5xx, an outage, kill -9 and a large "
-                                      "attachment; tables checked against the site")
-    bench_faults.add_argument("--scenarios", default="429,5xx,outage,kill,large",
-                              help="comma-separated: 429, 5xx, outage, kill, large")
-    bench_faults.add_argument("--outage-s", type=float, default=90.0, help="how long every connection is dropped")
-    bench_faults.add_argument("--kills", type=int, default=5, help="kill -9 rounds, each followed by a rerun")
-    bench_search = _bench_parser(bench_sub, "search", scale=10_000, help="relevance of planted facts, search latency")
-    bench_search.add_argument("--users", type=int, default=4, help="users whose searches are timed")
-    bench_search.add_argument("--semantic", choices=["auto", "on", "off"], default="auto",
-                              help="search.semantic for the sync (off: BM25 only, no embedding)")
-    bench_embed = _bench_parser(bench_sub, "embed", scale=1_000, json=True,
-                                help="embedding speed, memory and recall: today's model and the index's, side by side")
-    bench_embed.add_argument("--models", default="minilm-torch,minilm-onnx-int8,minilm-onnx-int8-x2,minilm-model2vec",
-                             help="comma-separated models to run (speed-up and cosine columns need minilm-torch)")
-    bench_storage = _bench_parser(bench_sub, "storage", scale=5000, json=True,
-                                  help="readers beside syncs, concurrent jobs on PostgreSQL, kill -9 and rerun, "
-                                       "lake size and maintenance")
-    bench_storage.add_argument("--edits", type=int, default=25, help="pages edited before each sync")
-    bench_storage.add_argument("--incrementals", type=int, default=5, help="incremental syncs beside the readers")
-    bench_storage.add_argument("--kills", type=int, default=5, help="syncs killed with kill -9, each then rerun")
-    bench_incremental = _bench_parser(bench_sub, "incremental", scale=500, json=True,
-                                      help="what a sync with nothing to do costs through Dagster: wall time, "
-                                           "event-log entries, API calls")
-    bench_incremental.add_argument("--runs", type=int, default=3, help="no-change syncs after the first")
-    bench_freshness = _bench_parser(bench_sub, "freshness", scale=200, json=True,
-                                    help="seconds from an edit in Confluence to query and search, with dagster dev "
-                                         "running the change sensor")
-    bench_freshness.add_argument("--edits", type=int, default=20, help="edits, one at a time")
-    bench_freshness.add_argument("--interval", type=int, default=30, help="the sensor's sync.sensor_interval (s)")
-    _bench_parser(bench_sub, "peers", scale=300, json=True,
-                  help="this sync beside LangChain and LlamaIndex on one site: calls, time, memory, coverage, "
-                       "over-grants (needs the peers extra)")
+    add_bench_parser(sub)
     return parser
 
 

@@ -21,16 +21,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..bench.common import percentile
 from ..storage.lake import Lake
 
 QUERIES_PER_USER = 100
 COMMON_QUERIES = ["runbook", "deployment pipeline rollback", "on-call rotation", "incident review", "release checklist",
                   "billing service", "quarterly roadmap", "access review", "デプロイ手順", "план релиза"]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _sync(emu: Any, folder: Path, semantic: str) -> dict[str, dict[str, Any]]:
@@ -126,9 +122,9 @@ def bench_search(scale: int = 10_000, seed: int = 42, users: int = 4, keep: Path
                         search(lake, query, as_user=account_id, limit=10, mode=mode)
                         opened.append((time.perf_counter() - t0) * 1000)
                 figures[mode] = {"facts_in_top5": top5, "queries": len(held),
-                                 "held_median_ms": statistics.median(held), "held_p95_ms": _percentile(held, 0.95),
+                                 "held_median_ms": statistics.median(held), "held_p95_ms": percentile(held, 0.95),
                                  "opened_median_ms": statistics.median(opened),
-                                 "opened_p95_ms": _percentile(opened, 0.95)}
+                                 "opened_p95_ms": percentile(opened, 0.95)}
             size_mb = sum(f.stat().st_size for f in [lake.catalog_file, *Path(lake.data_path).rglob("*")]
                           if f.is_file()) / 1e6
     finally:

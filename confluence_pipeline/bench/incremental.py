@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
-import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-from .emulator.app import Emulator
-from .storage_bench import _setup, _sync
+from ..emulator.app import Emulator
+from .common import midnight_utc
+from .sync_runs import run_sync, sync_environment
 
 GOALS = {"wall_s": 10, "events": 100, "calls": 12}
 
@@ -33,7 +33,7 @@ def _measure(env: dict[str, str], home: Path, emu: Emulator, log: Path) -> dict[
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         known = {r.run_id for r in instance.get_runs()}
     before = emu.limits.stats()
-    outcome = _sync(env, log)
+    outcome = run_sync(env, log)
     after = emu.limits.stats()
     calls = after["received_requests"] - before["received_requests"]
     by_operation = {op: sum(statuses.values()) - sum(before["received"].get(op, {}).values())
@@ -74,7 +74,7 @@ def _step_times(logs: list) -> dict[str, dict[str, float]]:
 
 
 def bench_incremental(scale: int, seed: int, runs: int, *, as_json: bool = False) -> int:
-    anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    anchor = midnight_utc()
     start_date = (anchor - timedelta(days=30)).date().isoformat()
     print(f"incremental bench, seed {seed}, scale {scale:,}, windows from {start_date}, {runs} no-change runs",
           flush=True)
@@ -82,7 +82,7 @@ def bench_incremental(scale: int, seed: int, runs: int, *, as_json: bool = False
     emu.start()
     try:
         with tempfile.TemporaryDirectory(prefix="incremental-bench-") as tmp:
-            env, _, home = _setup(Path(tmp), emu.base_url, start_date)
+            env, _, home = sync_environment(Path(tmp), emu.base_url, start_date)
             first = _measure(env, home, emu, Path(tmp) / "first.log")
             print(f"  first sync: {first['wall_s']:.1f} s, {first['calls']} calls, {first['events']} events "
                   f"(exit {first['rc']})", flush=True)

@@ -17,16 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .emulator import mutations
-from .emulator.app import DEFAULT_EMAIL, Emulator
-from .faults_bench import _free_port
-from .storage_bench import _setup, _sync
+from ..emulator import mutations
+from ..emulator.app import DEFAULT_EMAIL, Emulator
+from .common import free_port, midnight_utc
+from .sync_runs import run_sync, sync_environment
 
 GOAL_P95_S = 60
 VISIBLE_TIMEOUT_S = 300
@@ -51,7 +51,7 @@ def _visible(env: dict[str, str], page_id: str, version: int, word: str) -> bool
 def _start_dagster_dev(env: dict[str, str], folder: Path) -> subprocess.Popen:
     workspace = folder / "workspace.yaml"
     workspace.write_text(WORKSPACE)
-    port = _free_port()
+    port = free_port()
     log = open(folder / "dagster-dev.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -75,7 +75,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def bench_freshness(scale: int, seed: int, edits: int, interval_s: int, *, as_json: bool = False) -> int:
-    anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    anchor = midnight_utc()
     start_date = (anchor - timedelta(days=30)).date().isoformat()
     print(f"freshness bench, seed {seed}, scale {scale:,}, {edits} edits, sensor every {interval_s} s", flush=True)
     rng = random.Random(seed)
@@ -86,13 +86,13 @@ def bench_freshness(scale: int, seed: int, edits: int, interval_s: int, *, as_js
     try:
         with tempfile.TemporaryDirectory(prefix="freshness-bench-") as tmp:
             folder = Path(tmp)
-            env, _, home = _setup(folder, emu.base_url, start_date)
+            env, _, home = sync_environment(folder, emu.base_url, start_date)
             (home / "dagster.yaml").unlink()  # the CLI writes the deployment's run queue in its place
             settings_file = Path(env["CONFLUENCE_SETTINGS"])
             settings = yaml.safe_load(settings_file.read_text())
             settings["sync"]["sensor_interval"] = interval_s
             settings_file.write_text(yaml.safe_dump(settings))
-            first = _sync(env, folder / "first.log")
+            first = run_sync(env, folder / "first.log")
             print(f"  first sync: {first['wall_s']:.1f} s (exit {first['rc']})", flush=True)
             dev = _start_dagster_dev(env, folder)
             pages = [c for c in emu.ws.content.values() if c.type == "page" and c.status == "current"

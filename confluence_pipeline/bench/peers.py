@@ -14,10 +14,8 @@ first), and cross-checked against the site's own rules (Workspace.can_view).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from .common import peak_rss_mb, run_all, serve_emulator
 
 PEERS = ("confluence_pipeline", "langchain", "llamaindex")
 
@@ -108,19 +108,18 @@ def _run_llamaindex(base: str, auth: tuple[str, str], run: Run) -> None:
 def _run_ours(base: str, auth: tuple[str, str], run: Run, data_dir: str) -> None:
     """The whole sync: content, then groups, members, space permissions, restrictions, users and
     the access model, as `confluence-pipeline sync` materializes them."""
-    from .access import AccessModel, build_content_access
-    from .bench import _run_all
-    from .confluence.client import ConfluenceClient
-    from .settings import Settings, SyncSettings
-    from .storage.warehouse import Warehouse
-    from .sync.content import SyncContext
-    from .sync.directory import (sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
+    from ..access import AccessModel, build_content_access
+    from ..confluence.client import ConfluenceClient
+    from ..settings import Settings, SyncSettings
+    from ..storage.warehouse import Warehouse
+    from ..sync.content import SyncContext
+    from ..sync.directory import (sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
                                  sync_users)
 
     today = datetime.now(timezone.utc).date()
     settings = Settings(data_dir=Path(data_dir), sync=SyncSettings(start_date=today - timedelta(days=7)))
     ctx = SyncContext(client=ConfluenceClient.with_api_token(base, *auth), settings=settings, site_url=base)
-    _run_all(ctx)
+    run_all(ctx)
     for step in (sync_groups, sync_group_members, sync_space_permissions, sync_restrictions, sync_users):
         step(ctx)
     with Warehouse(settings.lake, writer="content_access") as wh:
@@ -148,14 +147,14 @@ def run_one(peer: str, base: str, email: str, token: str, data_dir: str) -> Run:
     else:
         raise SystemExit(f"unknown peer {peer!r}: use one of {', '.join(PEERS)}")
     run.wall_s = time.perf_counter() - t0
-    run.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    run.peak_rss_mb = peak_rss_mb()
     if peer != "confluence_pipeline":  # the peers keep no comment ids: the listings they read
         run.comments = [c for page_id in run.pages for c in _comment_ids(base, auth, page_id)]
     return run
 
 
 def _in_subprocess(peer: str, base: str, email: str, token: str, data_dir: str) -> Run:
-    done = subprocess.run([sys.executable, "-m", "confluence_pipeline.peers_bench", peer, base, email, token, data_dir],
+    done = subprocess.run([sys.executable, "-m", "confluence_pipeline.bench.peers", peer, base, email, token, data_dir],
                           capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         return Run(notes=[f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"])
@@ -178,14 +177,13 @@ def _over_grants(ws: Any, visible: dict[str, set[str]], ids: list[str]) -> tuple
 
 
 def bench_peers(scale: int, seed: int, as_json: bool) -> int:
-    from .bench import _serve_emulator
-    from .emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
-    from .emulator.generate import generate_workspace
+    from ..emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+    from ..emulator.generate import generate_workspace
 
     ws = generate_workspace(seed, scale)  # the same site as the served one: generation is seeded
     current = [c for c in ws.content.values() if c.status == "current"]
     totals = {kind: sum(1 for c in current if c.type == kind) for kind in ("page", "blogpost", "comment", "attachment")}
-    proc, base = _serve_emulator(scale, seed)
+    proc, base = serve_emulator(scale, seed)
     rows: list[dict[str, Any]] = []
     visible: dict[str, set[str]] = {}  # from this project's run, which comes first
     try:
