@@ -285,6 +285,13 @@ def test_change_sensor_requests_one_run_per_change(site):
     assert not tick(changed.cursor).run_requests  # never twice for one change
     assert not tick(None).run_requests
 
+    # an edit in an archived space counts too (CQL leaves archived spaces out unless asked)
+    archived = next(c for c in ws.content.values() if c.type == "page" and c.status == "current"
+                    and ws.spaces[c.space_id].status == "archived")
+    mutations.edit(ws, archived.id, title=f"{archived.title} (edited)")
+    [request] = tick(changed.cursor).run_requests
+    assert request.run_key == f"page:{archived.id}:v{archived.version.number}"
+
 
 # -- reconciliation ----------------------------------------------------------------------------------
 

@@ -44,12 +44,16 @@ class Change:
 
 
 def newest_change(client: ConfluenceClient) -> Change | None:
-    """The content item modified last (one API call), or None on a site with no content."""
-    for item in client.search_content(CHANGES_CQL, expand=("version",), limit=1):
-        version = item.version
-        return Change(item.id, item.type or "content", (version.number or 0) if version else 0,
-                      version.when if version else None)
-    return None
+    """The content item modified last (one API call), or None on a site with no content. Archived
+    spaces and archived content count too: CQL leaves them out by default, the sync does not."""
+    hits = client.search(CHANGES_CQL, expand=("content.version",), limit=1, include_archived_spaces=True,
+                         content_statuses=("current", "archived"))
+    item = next((hit.content for hit in hits), None)  # the first page only: one call
+    if item is None:
+        return None
+    version = item.version
+    return Change(item.id, item.type or "content", (version.number or 0) if version else 0,
+                  version.when if version else None)
 
 
 def last_sync_started(instance: dg.DagsterInstance,
