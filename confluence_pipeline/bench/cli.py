@@ -75,12 +75,12 @@ def _add_bench(bench_sub: argparse._SubParsersAction, name: str, *, help: str, s
 
 def run(args: argparse.Namespace) -> int:
     if args.bench_command == "search":
-        from ..search.bench import bench_search, format_report
+        from .search import bench_search, format_report
 
         print(format_report(bench_search(args.scale, args.seed, args.users, semantic=args.semantic)))
         return 0
     if args.bench_command == "embed":
-        from ..search.bench_embed import bench_embed, format_report as format_embed
+        from .embed import bench_embed, format_report as format_embed
 
         report = bench_embed(args.scale, args.seed, models=args.models.split(","),
                              progress=lambda m: print(m, file=sys.stderr))

@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import requests
 
 if TYPE_CHECKING:
+    from ..emulator.app import Emulator
     from ..sync.content import AssetReport, SyncContext
 
 SYNC_ASSETS = ("pages", "blogposts", "folders", "comments", "attachments", "labels")
@@ -38,6 +40,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def generated_site(scale: int, seed: int, progress: Callable[[str], object] = print) -> Iterator[Emulator]:
+    """A generated site served from this process (its workspace at hand) while the block runs."""
+    from ..emulator.app import Emulator
+
+    progress(f"generating the site (seed {seed}, scale {scale:,})")
+    emu = Emulator(seed=seed, scale=scale, anchor=midnight_utc())
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
 
 
 def serve_emulator(scale: int, seed: int) -> tuple[subprocess.Popen, str]:

@@ -187,14 +187,14 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
                 postings[name].append(value)
     # an item's row is rewritten with what its newest chunks say (a move changes its space)
     wh.run("DELETE FROM search_items WHERE item_key IN (SELECT unnest(?))", [list(items)])
-    _insert(wh, "search_items", pa.table({"item_key": list(items), "content_id": [v[0] for v in items.values()],
+    insert_arrow(wh, "search_items", pa.table({"item_key": list(items), "content_id": [v[0] for v in items.values()],
                                           "content_type": [v[1] for v in items.values()],
                                           "space_key": [v[2] for v in items.values()]}, schema=_ITEMS))
-    _insert(wh, "search_chunks", pa.table(chunks, schema=_CHUNKS))
+    insert_arrow(wh, "search_chunks", pa.table(chunks, schema=_CHUNKS))
     if new_terms:
-        _insert(wh, "search_terms", pa.table({"term": [t for t, _ in new_terms], "term_id": [i for _, i in new_terms]},
+        insert_arrow(wh, "search_terms", pa.table({"term": [t for t, _ in new_terms], "term_id": [i for _, i in new_terms]},
                                              schema=_TERMS))
-    _insert(wh, "search_postings", pa.table(postings, schema=_POSTINGS))
+    insert_arrow(wh, "search_postings", pa.table(postings, schema=_POSTINGS))
     report.terms_added += len(new_terms)
     report.postings_added += len(postings["term_id"])
 
@@ -248,7 +248,7 @@ def update_embeddings(wh: Warehouse, semantic_setting: semantic.SemanticSetting 
             "vector": pa.ListArray.from_arrays(
                 pa.array(range(0, (len(rows) + 1) * semantic.DIMENSIONS, semantic.DIMENSIONS), pa.int32()),
                 pa.array(vectors.ravel(), pa.float32()))})
-        _commit(wh, progress, lambda: _insert(wh, "search_vectors", batch))
+        _commit(wh, progress, lambda: insert_arrow(wh, "search_vectors", batch))
         progress(f"search_embeddings: embedded {first + len(keys)}/{len(missing)} chunks")
     report.embedding_s = time.perf_counter() - started
     report.vectors_added = len(missing)
@@ -273,7 +273,8 @@ def _cluster_postings(wh: Warehouse) -> None:
     wh.run("DROP TABLE search_postings_ordered")
 
 
-def _insert(wh: Warehouse, table: str, data: pa.Table) -> None:
+def insert_arrow(wh: Warehouse, table: str, data: pa.Table) -> None:
+    """Append an Arrow table's rows to `table` (same columns, same order)."""
     wh.con.register("search_incoming", data)
     try:
         wh.run(f"INSERT INTO {table} SELECT * FROM search_incoming")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import semantic
+from ..search import semantic
 
 DIMENSIONS = 384
 MAX_TOKENS = 128

@@ -10,7 +10,7 @@ ranks in the top 5. The models:
                          pieces, texts sorted by length in batches of 64: what `search_index`
                          embedded with first (sentence-transformers' computation)
     minilm-onnx-int8     the same weights exported to ONNX with int8 weights (a scale per channel),
-                         run by onnxruntime one text at a time (search/embed_models.py)
+                         run by onnxruntime one text at a time (bench/embed_models.py)
     minilm-onnx-int8-x2  the same, in two threads of one call at a time each (a stream per core)
     minilm-model2vec     the static model distilled from the same weights that search/semantic.py
                          uses: a word-piece vector table, 256 dimensions
@@ -46,7 +46,8 @@ BASELINE = "minilm-torch"
 
 def _load(model: str) -> tuple[Any, str]:
     """The model's embed function and the name its vectors are recorded under."""
-    from . import embed_models, semantic
+    from ..search import semantic
+    from . import embed_models
 
     if model == "minilm-torch":
         return embed_models.TorchMiniLM().embed, model
@@ -62,8 +63,8 @@ def _worker(model: str, data_dir: str, account_id: str, facts: list[list[str]]) 
     """Embed every chunk with `model`, store the vectors, then count the planted facts in the top 5."""
     from ..storage.lake import Lake
     from ..storage.warehouse import Warehouse
-    from . import query as search_query
-    from .index import VECTORS_MODEL_KEY, _insert, index_text
+    from ..search import query as search_query
+    from ..search.index import VECTORS_MODEL_KEY, index_text, insert_arrow
 
     started = time.perf_counter()
     embed, name = _load(model)
@@ -80,7 +81,7 @@ def _worker(model: str, data_dir: str, account_id: str, facts: list[list[str]]) 
         dims = vectors.shape[1]
         with wh.transaction():
             wh.run("CREATE OR REPLACE TABLE search_vectors (chunk_key INTEGER NOT NULL, vector FLOAT[] NOT NULL)")
-            _insert(wh, "search_vectors", pa.table({
+            insert_arrow(wh, "search_vectors", pa.table({
                 "chunk_key": pa.array([r[0] for r in rows], pa.int32()),
                 "vector": pa.ListArray.from_arrays(pa.array(range(0, (len(rows) + 1) * dims, dims), pa.int32()),
                                                    pa.array(vectors.ravel(), pa.float32()))}))
@@ -101,7 +102,7 @@ class _QueryModel:
     """search/query.py's view of search/semantic.py, with queries embedded by another model."""
 
     def __init__(self, embed: Any, name: str, dims: int) -> None:
-        from . import semantic
+        from ..search import semantic
 
         self._semantic, self._embed, self._name, self.DIMENSIONS = semantic, embed, name, dims
 
@@ -117,50 +118,42 @@ class _QueryModel:
 
 def bench_embed(scale: int = 1_000, seed: int = 42, models: list[str] | tuple[str, ...] = MODELS,
                 progress=print) -> dict[str, Any]:
-    from datetime import datetime, timezone
-
-    from ..emulator.app import DEFAULT_EMAIL, Emulator
-    from .bench import _sync
+    from ..emulator.app import DEFAULT_EMAIL
+    from .common import generated_site
+    from .search import sync_for_search
 
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"bench embed: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    progress(f"generating the site (seed {seed}, scale {scale:,})")
-    emu = Emulator(seed=seed, scale=scale, anchor=anchor)
-    emu.start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            progress("syncing with semantic ranking off (content, access, documents, BM25 index)")
-            _sync(emu, Path(tmp), "off")
-            facts = [list(f) for f in emu.ws.planted_facts]
-            results = []
-            for model in models:
-                progress(f"embedding every chunk with {model} (a process of its own)")
-                job = {"model": model, "data_dir": str(Path(tmp) / "data"), "account_id": DEFAULT_EMAIL,
-                       "facts": facts}
-                done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(job), text=True,
-                                      capture_output=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-                if done.returncode:
-                    raise RuntimeError(f"bench embed: {model} failed:\n{done.stderr[-3000:]}")
-                results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            # how close each model's vector of a chunk is to PyTorch's (1.0: the same direction)
-            base = np.load(Path(tmp) / f"{BASELINE}.npy") if BASELINE in models else None
-            for result in results:
-                vectors = np.load(Path(tmp) / f"{result['model']}.npy")
-                if base is not None and vectors.shape == base.shape:
-                    cosines = (vectors * base).sum(axis=1)
-                    result["cosine_to_torch_mean"], result["cosine_to_torch_min"] = float(cosines.mean()), float(cosines.min())
-            first_sync = {}
-            if "minilm-model2vec" in models:  # a first sync into a new lake, without and with the index's model
-                for setting in ("off", "on"):
-                    progress(f"a first sync into a new lake with search.semantic {setting} (timed)")
-                    (Path(tmp) / setting).mkdir()
-                    started = time.perf_counter()
-                    _sync(emu, Path(tmp) / setting, setting)
-                    first_sync[setting] = time.perf_counter() - started
-    finally:
-        emu.stop()
+    with generated_site(scale, seed, progress) as emu, tempfile.TemporaryDirectory() as tmp:
+        progress("syncing with semantic ranking off (content, access, documents, BM25 index)")
+        sync_for_search(emu, Path(tmp), "off")
+        facts = [list(f) for f in emu.ws.planted_facts]
+        results = []
+        for model in models:
+            progress(f"embedding every chunk with {model} (a process of its own)")
+            job = {"model": model, "data_dir": str(Path(tmp) / "data"), "account_id": DEFAULT_EMAIL,
+                   "facts": facts}
+            done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(job), text=True,
+                                  capture_output=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            if done.returncode:
+                raise RuntimeError(f"bench embed: {model} failed:\n{done.stderr[-3000:]}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        # how close each model's vector of a chunk is to PyTorch's (1.0: the same direction)
+        base = np.load(Path(tmp) / f"{BASELINE}.npy") if BASELINE in models else None
+        for result in results:
+            vectors = np.load(Path(tmp) / f"{result['model']}.npy")
+            if base is not None and vectors.shape == base.shape:
+                cosines = (vectors * base).sum(axis=1)
+                result["cosine_to_torch_mean"], result["cosine_to_torch_min"] = float(cosines.mean()), float(cosines.min())
+        first_sync = {}
+        if "minilm-model2vec" in models:  # a first sync into a new lake, without and with the index's model
+            for setting in ("off", "on"):
+                progress(f"a first sync into a new lake with search.semantic {setting} (timed)")
+                (Path(tmp) / setting).mkdir()
+                started = time.perf_counter()
+                sync_for_search(emu, Path(tmp) / setting, setting)
+                first_sync[setting] = time.perf_counter() - started
     return {"scale": scale, "seed": seed, "models": results, "first_sync_s": first_sync}
 
 

@@ -1,6 +1,6 @@
 """The search benchmark: relevance on the emulator's planted facts, and search latency.
 
-    from confluence_pipeline.search.bench import bench_search, format_report
+    from confluence_pipeline.bench.search import bench_search, format_report
     print(format_report(bench_search(scale=10_000)))
 
 It generates a site, syncs it through the real asset graph (content, directory, access,
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..bench.common import percentile
+from .common import generated_site, percentile
 from ..storage.lake import Lake
 
 QUERIES_PER_USER = 100
@@ -29,7 +29,7 @@ COMMON_QUERIES = ["runbook", "deployment pipeline rollback", "on-call rotation",
                   "billing service", "quarterly roadmap", "access review", "デプロイ手順", "план релиза"]
 
 
-def _sync(emu: Any, folder: Path, semantic: str) -> dict[str, dict[str, Any]]:
+def sync_for_search(emu: Any, folder: Path, semantic: str) -> dict[str, dict[str, Any]]:
     """Every asset the search needs, in one Dagster run over all windows; each asset's metadata."""
     import dagster as dg
     import yaml
@@ -78,57 +78,49 @@ def bench_search(scale: int = 10_000, seed: int = 42, users: int = 4, keep: Path
                  semantic: str = "auto", progress=print) -> dict[str, Any]:
     """Relevance and latency figures at `scale` pages (see the module docstring). `keep`: a folder
     to sync into and leave behind for inspection (default: a temporary one)."""
-    from ..emulator.app import Emulator
-    from .query import Searcher, search
+    from ..search.query import Searcher, search
 
-    anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    progress(f"generating the site (seed {seed}, scale {scale:,})")
-    emu = Emulator(seed=seed, scale=scale, anchor=anchor)
-    emu.start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(keep or tmp)
-            folder.mkdir(parents=True, exist_ok=True)
-            progress("syncing content, directory and access, building documents and the search index")
-            started = time.perf_counter()
-            built = _sync(emu, folder, semantic)
-            sync_s = time.perf_counter() - started
-            lake = Lake.local(folder / "data")
-            ws = emu.ws
-            facts = ws.planted_facts
-            viewers = _users(ws, users)
-            titles = sorted(c.title for c in ws.content.values() if c.type in ("page", "blogpost"))
-            queries = [q for q, _ in facts] + COMMON_QUERIES + titles[::max(1, len(titles) // 40)][:40]
-            queries = queries[:QUERIES_PER_USER]
-            progress(f"searching: {len(facts)} planted facts, then {len(queries)} queries as {len(viewers)} users")
-            modes = ["bm25", "hybrid"] if built["search_embeddings"]["vectors_added"] else ["bm25"]
-            figures: dict[str, dict[str, Any]] = {}
-            for mode in modes:
-                with Searcher(lake) as searcher:
-                    searcher.search(queries[0], as_user=viewers[0], mode=mode)  # loads the model once, untimed
-                    top5 = sum(content_id in [h.content_id for h in
-                                              searcher.search(query, as_user=viewers[0], limit=5, mode=mode)]
-                               for query, content_id in facts)
-                    held: list[float] = []
-                    for account_id in viewers:
-                        for query in queries:
-                            t0 = time.perf_counter()
-                            searcher.search(query, as_user=account_id, limit=10, mode=mode)
-                            held.append((time.perf_counter() - t0) * 1000)
-                opened: list[float] = []
-                for account_id in viewers[:2]:
-                    for query in queries[:50]:
+    with generated_site(scale, seed, progress) as emu, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        progress("syncing content, directory and access, building documents and the search index")
+        started = time.perf_counter()
+        built = sync_for_search(emu, folder, semantic)
+        sync_s = time.perf_counter() - started
+        lake = Lake.local(folder / "data")
+        ws = emu.ws
+        facts = ws.planted_facts
+        viewers = _users(ws, users)
+        titles = sorted(c.title for c in ws.content.values() if c.type in ("page", "blogpost"))
+        queries = [q for q, _ in facts] + COMMON_QUERIES + titles[::max(1, len(titles) // 40)][:40]
+        queries = queries[:QUERIES_PER_USER]
+        progress(f"searching: {len(facts)} planted facts, then {len(queries)} queries as {len(viewers)} users")
+        modes = ["bm25", "hybrid"] if built["search_embeddings"]["vectors_added"] else ["bm25"]
+        figures: dict[str, dict[str, Any]] = {}
+        for mode in modes:
+            with Searcher(lake) as searcher:
+                searcher.search(queries[0], as_user=viewers[0], mode=mode)  # loads the model once, untimed
+                top5 = sum(content_id in [h.content_id for h in
+                                          searcher.search(query, as_user=viewers[0], limit=5, mode=mode)]
+                           for query, content_id in facts)
+                held: list[float] = []
+                for account_id in viewers:
+                    for query in queries:
                         t0 = time.perf_counter()
-                        search(lake, query, as_user=account_id, limit=10, mode=mode)
-                        opened.append((time.perf_counter() - t0) * 1000)
-                figures[mode] = {"facts_in_top5": top5, "queries": len(held),
-                                 "held_median_ms": statistics.median(held), "held_p95_ms": percentile(held, 0.95),
-                                 "opened_median_ms": statistics.median(opened),
-                                 "opened_p95_ms": percentile(opened, 0.95)}
-            size_mb = sum(f.stat().st_size for f in [lake.catalog_file, *Path(lake.data_path).rglob("*")]
-                          if f.is_file()) / 1e6
-    finally:
-        emu.stop()
+                        searcher.search(query, as_user=account_id, limit=10, mode=mode)
+                        held.append((time.perf_counter() - t0) * 1000)
+            opened: list[float] = []
+            for account_id in viewers[:2]:
+                for query in queries[:50]:
+                    t0 = time.perf_counter()
+                    search(lake, query, as_user=account_id, limit=10, mode=mode)
+                    opened.append((time.perf_counter() - t0) * 1000)
+            figures[mode] = {"facts_in_top5": top5, "queries": len(held),
+                             "held_median_ms": statistics.median(held), "held_p95_ms": percentile(held, 0.95),
+                             "opened_median_ms": statistics.median(opened),
+                             "opened_p95_ms": percentile(opened, 0.95)}
+        size_mb = sum(f.stat().st_size for f in [lake.catalog_file, *Path(lake.data_path).rglob("*")]
+                      if f.is_file()) / 1e6
     return {
         "scale": scale, "seed": seed, "sync_and_build_s": sync_s, "lake_mb": size_mb,
         "documents": built["documents"], "search_index": built["search_index"],
