@@ -19,8 +19,8 @@ removed" count as well.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from ..storage.warehouse import Warehouse
 
@@ -32,8 +32,7 @@ _CONTENT_TYPES = {"page", "blog post", "blogpost", "folder", "attachment", "comm
 _GONE_WORDS = ("trash", "restor", "delet", "purg", "remov")
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
     summary: str
     category: str
     name: str
