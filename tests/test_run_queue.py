@@ -19,7 +19,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import Queued
 from dagster_graphql.test.utils import materialize_assets
 
 from confluence_pipeline.run_tags import JOB_TAG, SITE_TAG, SYNC_TAG
-from test_component import EXAMPLE, SITES, _load_example
+from test_component import EXAMPLE, _load_example
 from conftest import start_emulator
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"

@@ -110,7 +110,7 @@ def format_report(r: dict[str, Any]) -> str:
                  f"goals <= {goals['wall_s']} s, <= {goals['events']} events, <= {goals['calls']} calls: "
                  + ", ".join(f"{k} {'met' if median[k] <= goals[k] else 'NOT met'}" for k in goals))
     last = r["no_change"][-1]
-    lines.append(f"  calls of the last run by operation: "
+    lines.append("  calls of the last run by operation: "
                  + ", ".join(f"{op} {n}" for op, n in last["calls_by_operation"].items()))
     steps = last.get("steps", {})
     timed = [t for t in steps.values() if "step_s" in t]
@@ -121,6 +121,6 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  steps of the last run: {len(timed)}, {step_s:.1f} s in steps; of the {len(work)} that "
                      f"report their work, {overhead:.2f} s of overhead each (step time less the work)")
         lines.append("  step seconds: " + ", ".join(f"{k} {t['step_s']:.2f}" for k, t in steps.items() if "step_s" in t))
-    lines.append(f"  events of the last run by type: "
+    lines.append("  events of the last run by type: "
                  + ", ".join(f"{k} {n}" for k, n in last["events_by_type"].items()))
     return "\n".join(lines)

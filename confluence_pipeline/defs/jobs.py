@@ -22,7 +22,6 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from ..settings import Settings
 from ..sync.windows import Windows
 from .reconcile import RECONCILIATION_ASSET
-from ..run_tags import SYNC_TAG
 from .site import BUNDLED, INCREMENTAL_JOB, Site
 
 RECONCILIATION_JOB = "reconciliation"
