@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import requests
 
 if TYPE_CHECKING:
-    from .sync.content import AssetReport, SyncContext
+    from .sync.step import AssetReport, SyncContext
 
 
 def _peak_rss_mb() -> float:
@@ -91,7 +91,10 @@ def _serve_emulator(scale: int, seed: int) -> tuple[subprocess.Popen, str]:
 
 
 def _run_all(ctx: "SyncContext") -> dict[str, "AssetReport"]:
-    from .sync.content import sync_content, sync_folders, sync_labels, sync_spaces
+    from .sync.content import sync_content
+    from .sync.folders import sync_folders
+    from .sync.labels import sync_labels
+    from .sync.spaces import sync_spaces
 
     rng = ctx.windows.range(ctx.settings.sync.start_date.isoformat(),
                             datetime.now(timezone.utc).astimezone(ctx.tz).date().isoformat())
@@ -110,7 +113,7 @@ def bench_sync(scale: int, seed: int, latency_ms: int, changes: int) -> None:
     from .confluence.client import ConfluenceClient
     from .emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
     from .settings import Settings, SyncSettings
-    from .sync.content import SyncContext
+    from .sync.step import SyncContext
 
     print(f"sync bench, seed {seed}, scale {scale:,}, added latency {latency_ms} ms per call", flush=True)
     proc, base = _serve_emulator(scale, seed)

@@ -39,7 +39,7 @@ from ..confluence.models import AuditRecord, ContentRestriction, ContentV1
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts
 from . import audit
-from .content import AssetReport, SyncContext, measured_step
+from .step import AssetReport, SyncContext, measured_step
 from .windows import TimeRange
 
 FULL_PASS_EVERY = audit.FULL_PASS_EVERY
