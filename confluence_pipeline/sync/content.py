@@ -25,11 +25,11 @@ date filters, or in windows not synced yet), are read by id in bulk: see `sync.t
 
 Deletions never come from timestamps. Each run lists `status=trashed` (pages, blog posts,
 attachments) and re-checks items stored as trashed that left the trash: found again means
-restored, gone means purged. Comments have no site-wide trash listing: a CQL count per batch of
-spaces tells when some left or came back, and only then are they looked for (`sync.comment_deletions`).
-`sync.reconcile` lists every id to catch purges that skipped the trash's listing, folders put in
-the trash (CQL never shows the trash) and comments trashed before the first sync, and is run by
-the demo and the reconciliation schedule.
+restored, gone means purged (`sync.trash`). Comments have no site-wide trash listing: a CQL
+count per batch of spaces tells when some left or came back, and only then are they looked for
+(`sync.comment_deletions`). `sync.reconcile` lists every id to catch purges that skipped the
+trash's listing, folders put in the trash (CQL never shows the trash) and comments trashed
+before the first sync, and is run by the demo and the reconciliation schedule.
 """
 
 

@@ -71,7 +71,6 @@ def replace_rows(wh: Warehouse, table: str, column: str, keys: list[str],
     return WriteCounts(inserted=len(new - old), unchanged=len(new & old)), len(old - new)
 
 
-
 def changes_since_last_read(ctx: SyncContext, wh: Warehouse, report: DirectoryReport, asset: str,
                             full_pass: bool) -> list[audit.AuditRecord] | None:
     """The audit records since `asset` last read, or None when it re-reads everything (and why,
