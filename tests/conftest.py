@@ -26,7 +26,8 @@ from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, E
 from confluence_pipeline.emulator.files import attachment_bytes
 from confluence_pipeline.settings import Settings, load_settings
 from confluence_pipeline.storage.warehouse import Warehouse
-from confluence_pipeline.sync.content import AssetReport, SyncContext, reconcile
+from confluence_pipeline.sync.reconcile import reconcile
+from confluence_pipeline.sync.step import AssetReport, SyncContext
 
 # The generated history ends at today's midnight (UTC); windows start two days before, so a run
 # covers three daily partitions: the first holds everything older, the last is today's.

@@ -35,7 +35,7 @@ from confluence_pipeline.settings import Settings, SyncSettings
 from confluence_pipeline.storage.schema import TABLES
 from confluence_pipeline.storage.lake import Lake
 from confluence_pipeline.storage.warehouse import Warehouse
-from confluence_pipeline.sync.content import OVERLAP
+from confluence_pipeline.sync.watermark import OVERLAP
 from conftest import fresh_database, require_postgres
 
 DEPLOY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"

@@ -16,7 +16,10 @@ from confluence_pipeline.search import semantic
 from confluence_pipeline.search.index import update_embeddings, update_index
 from confluence_pipeline.settings import IndexingFilters, Settings, SyncSettings
 from confluence_pipeline.storage.warehouse import Warehouse
-from confluence_pipeline.sync.content import SyncContext, sync_content, sync_folders, sync_spaces
+from confluence_pipeline.sync.content import sync_content
+from confluence_pipeline.sync.folders import sync_folders
+from confluence_pipeline.sync.spaces import sync_spaces
+from confluence_pipeline.sync.step import SyncContext
 
 ANCHOR = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 FILTERS = ("pages", "page_attachments", "page_comments", "blogposts", "blogpost_attachments", "blogpost_comments")

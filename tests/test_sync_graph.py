@@ -12,7 +12,7 @@ import pytest
 from confluence_pipeline.storage.warehouse import Warehouse
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.workspace import Workspace
-from confluence_pipeline.sync.content import OVERLAP
+from confluence_pipeline.sync.watermark import OVERLAP
 from confluence_pipeline.sync.windows import Windows
 from conftest import (START_DATE, WINDOWED, assert_attachment_files, assert_equals_site, make_pipeline,
                       start_emulator, today)

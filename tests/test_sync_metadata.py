@@ -10,8 +10,10 @@ from conftest import START_DATE, WINDOWED, make_pipeline, start_emulator, today
 
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
-from confluence_pipeline.sync import content
-from confluence_pipeline.sync.content import SyncContext, sync_content, sync_spaces
+from confluence_pipeline.sync import staging
+from confluence_pipeline.sync.content import sync_content
+from confluence_pipeline.sync.spaces import sync_spaces
+from confluence_pipeline.sync.step import SyncContext
 
 REPORTED = {"rows_inserted", "rows_updated", "rows_deleted", "api_calls", "api_points", "windows", "duration_s",
             "failures"}
@@ -93,7 +95,7 @@ def test_a_full_sync_of_pages_costs_one_call_per_250_pages_and_no_call_per_page(
 
 
 def test_long_steps_report_progress_while_they_list(pipeline, monkeypatch):
-    monkeypatch.setattr(content, "FLUSH_ROWS", 40)  # a batch: the step reports at each one
+    monkeypatch.setattr(staging, "FLUSH_ROWS", 40)  # a batch: the step reports at each one
     messages: list[str] = []
     with ConfluenceClient.with_api_token(pipeline.emu.base_url, DEFAULT_EMAIL, DEFAULT_API_TOKEN) as client:
         ctx = SyncContext(client=client, settings=pipeline.settings, site_url=pipeline.emu.base_url,

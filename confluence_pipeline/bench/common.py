@@ -16,7 +16,7 @@ import requests
 
 if TYPE_CHECKING:
     from ..emulator.app import Emulator
-    from ..sync.content import AssetReport, SyncContext
+    from ..sync.step import AssetReport, SyncContext
 
 SYNC_ASSETS = ("pages", "blogposts", "folders", "comments", "attachments", "labels")
 
@@ -76,7 +76,10 @@ def serve_emulator(scale: int, seed: int) -> tuple[subprocess.Popen, str]:
 
 def run_all(ctx: "SyncContext") -> dict[str, "AssetReport"]:
     """Spaces, then every content asset over the windows from the settings' start date to today."""
-    from ..sync.content import sync_content, sync_folders, sync_labels, sync_spaces
+    from ..sync.content import sync_content
+    from ..sync.folders import sync_folders
+    from ..sync.labels import sync_labels
+    from ..sync.spaces import sync_spaces
 
     rng = ctx.windows.range(ctx.settings.sync.start_date.isoformat(),
                             datetime.now(timezone.utc).astimezone(ctx.tz).date().isoformat())

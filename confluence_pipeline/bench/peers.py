@@ -112,9 +112,11 @@ def _run_ours(base: str, auth: tuple[str, str], run: Run, data_dir: str) -> None
     from ..confluence.client import ConfluenceClient
     from ..settings import Settings, SyncSettings
     from ..storage.warehouse import Warehouse
-    from ..sync.content import SyncContext
-    from ..sync.directory import (sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
-                                 sync_users)
+    from ..sync.groups import sync_group_members, sync_groups
+    from ..sync.restrictions import sync_restrictions
+    from ..sync.space_permissions import sync_space_permissions
+    from ..sync.step import SyncContext
+    from ..sync.users import sync_users
 
     today = datetime.now(timezone.utc).date()
     settings = Settings(data_dir=Path(data_dir), sync=SyncSettings(start_date=today - timedelta(days=7)))

@@ -19,7 +19,7 @@ def bench_sync(scale: int, seed: int, latency_ms: int, changes: int) -> None:
     from ..confluence.client import ConfluenceClient
     from ..emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
     from ..settings import Settings, SyncSettings
-    from ..sync.content import SyncContext
+    from ..sync.step import SyncContext
 
     print(f"sync bench, seed {seed}, scale {scale:,}, added latency {latency_ms} ms per call", flush=True)
     proc, base = serve_emulator(scale, seed)

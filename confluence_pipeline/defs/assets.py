@@ -15,8 +15,12 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from ..confluence.errors import ApiError, RateLimited, SiteUnreachable
 from ..settings import Settings
 from ..storage.lake import WriteConflict
-from ..sync.content import AssetReport, SyncContext, sync_content, sync_folders, sync_labels, sync_spaces
 from ..sync.conflicts import retry_on_conflict
+from ..sync.content import sync_content
+from ..sync.folders import sync_folders
+from ..sync.labels import sync_labels
+from ..sync.spaces import sync_spaces
+from ..sync.step import AssetReport, SyncContext
 from ..sync.windows import TimeRange, Windows
 from .site import BUNDLED, Site
 

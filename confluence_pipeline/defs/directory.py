@@ -1,8 +1,8 @@
 """Directory assets: groups → members, space permissions, content restrictions → users → the
 derived `content_access`; and the audit log, by event day.
 
-Each asset is a few lines over `confluence_pipeline.sync.directory` and
-`confluence_pipeline.access`; the names are the DuckDB tables.
+Each asset is a few lines over the directory steps of `confluence_pipeline.sync` (see
+`sync.directory`) and `confluence_pipeline.access`; the names are the DuckDB tables.
 """
 
 from datetime import datetime, timezone
@@ -12,8 +12,11 @@ import dagster as dg
 from ..access import AccessSummary, build_content_access
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
-from ..sync.directory import (sync_audit, sync_group_members, sync_groups, sync_restrictions, sync_space_permissions,
-                              sync_users)
+from ..sync.audit_log import sync_audit
+from ..sync.groups import sync_group_members, sync_groups
+from ..sync.restrictions import sync_restrictions
+from ..sync.space_permissions import sync_space_permissions
+from ..sync.users import sync_users
 from .assets import run_sync, snapshot_metadata, sync_context, window_range
 from .checks import check_registrar, unique_keys_check
 from .pipeline import PipelineResource

@@ -4,7 +4,7 @@ from typing import Sequence
 
 import dagster as dg
 
-from ..sync.content import reconcile
+from ..sync.reconcile import reconcile
 from .assets import run_sync, sync_context
 from .site import BUNDLED, INCREMENTAL_JOB, Site
 

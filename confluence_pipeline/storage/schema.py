@@ -75,8 +75,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (SPACES, PAGES, BLOGPOSTS, FOLDER
 CONTENT_TABLES = ("pages", "blogposts", "folders", "comments", "attachments")
 
 
-# -- directory, permissions, audit and the access model (confluence_pipeline.sync.directory,
-# -- confluence_pipeline.access) ----------------------------------------------------------------
+# -- directory, permissions, audit and the access model (confluence_pipeline.sync.directory and
+# -- the steps it names, confluence_pipeline.access) ------------------------------------------------
 
 USERS = Table("users", (
     ("account_id", "VARCHAR"), ("display_name", "VARCHAR"), ("public_name", "VARCHAR"),
