@@ -11,10 +11,10 @@ import dagster as dg
 
 from ..access import AccessSummary, build_content_access
 from ..storage.warehouse import Warehouse
-from ..sync.conflicts import retry_on_conflict
 from ..sync.audit_log import sync_audit
+from ..sync.conflicts import retry_on_conflict
 from ..sync.groups import sync_group_members, sync_groups
-from ..sync.restrictions import sync_restrictions
+from ..sync.restrictions import RESTRICTABLE, sync_restrictions
 from ..sync.space_permissions import sync_space_permissions
 from ..sync.users import sync_users
 from .assets import run_sync, snapshot_metadata, sync_context, window_range
@@ -24,7 +24,6 @@ from .reconcile import RECONCILIATION_ASSET
 from .site import BUNDLED, Site
 
 CONTENT = ("spaces", "pages", "blogposts", "folders", "comments", "attachments")
-RESTRICTABLE = ("pages", "blogposts", "folders")
 
 
 class RestrictionsConfig(dg.Config):
