@@ -16,6 +16,8 @@ import pytest
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from confluence_pipeline.bench.site_check import expected_rows
+from confluence_pipeline.bench.site_check import stored_rows as lake_rows
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.defs.assets import build_content_assets
 from confluence_pipeline.defs.checks import build_checks
@@ -143,70 +145,9 @@ def pipeline(emu, tmp_path, monkeypatch) -> Pipeline:
 
 # -- ground truth: what an administrator sees of the emulated site -----------------------------
 
-def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset(),
-                  known_trashed_comments: frozenset[str] = frozenset(), reconciled: bool = False) -> dict[str, dict[str, tuple]]:
-    """Per table, id -> the fields the sync must reproduce, derived from the emulator's state.
-    `known_trashed_folders`: folders trashed after a sync had seen them (found again by id);
-    `known_trashed_comments` likewise for comments; `reconciled`: a reconciliation read the trash
-    of every live page and blog post, which holds their trashed root comments."""
-    with ws.lock:
-        items = list(ws.content.values())
-        spaces = {s.id: (s.key, s.name, s.type, s.status) for s in ws.spaces.values()}
-
-        def of(type_: str) -> list:
-            return [c for c in items if c.type == type_ and c.status != "draft"]
-
-        pages = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("page")}
-        blogposts = {c.id: (c.space_id, c.status, c.title, c.version.number) for c in of("blogpost")}
-        # Folders have no listing: CQL finds them, and it never shows the trash.
-        folders = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("folder")
-                   if c.status != "trashed" or c.id in known_trashed_folders}
-        # The site-wide comment lists show current comments; footer comments read resolutionStatus "open".
-        def comment_known(c) -> bool:
-            if c.status == "current" or c.id in known_trashed_comments:
-                return True
-            container = ws.container_of(c)
-            live = ("current", "archived") if container is not None and container.type == "page" else ("current",)
-            return (reconciled and c.status == "trashed" and c.parent_comment_id is None
-                    and container is not None and container.status in live)
-
-        comments = {c.id: (c.status, c.version.number, c.container_id, c.parent_comment_id, c.comment_kind,
-                           c.resolution_status or "open") for c in of("comment") if comment_known(c)}
-        attachments = {c.id: (c.status, c.title, c.version.number, c.container_id) for c in of("attachment")}
-        labels = {(c.id, label_id): (ws.labels[label_id].name,) for c in items
-                  if c.type in ("page", "blogpost") and c.status in ("current", "archived")
-                  for label_id in c.label_ids}
-        ancestors = {c.id: [a.id for a in ws.ancestors(c)] for c in items if c.type in ("page", "folder")}
-    return {"spaces": spaces, "pages": pages, "blogposts": blogposts, "folders": folders, "comments": comments,
-            "attachments": attachments, "labels": labels, "ancestors": ancestors}
-
-
-# What the warehouse holds, in the shape of expected_rows: the key columns first, rows not purged.
-_STORED = {
-    "spaces": "SELECT id, key, name, type, status FROM spaces WHERE deleted_at IS NULL",
-    "pages": "SELECT id, space_id, status, title, version, parent_id FROM pages WHERE status <> 'purged'",
-    "blogposts": "SELECT id, space_id, status, title, version FROM blogposts WHERE status <> 'purged'",
-    "folders": "SELECT id, space_id, status, title, version, parent_id FROM folders WHERE status <> 'purged'",
-    "comments": "SELECT id, status, version, container_id, parent_comment_id, kind, resolution_status "
-                "FROM comments WHERE status <> 'purged'",
-    "attachments": "SELECT id, status, title, version, container_id FROM attachments WHERE status <> 'purged'",
-    "labels": "SELECT content_id, label_id, name FROM labels WHERE deleted_at IS NULL",
-    "ancestors": "SELECT id, ancestor_ids FROM pages WHERE status <> 'purged' "
-                 "UNION ALL SELECT id, ancestor_ids FROM folders WHERE status <> 'purged'",
-}
-
-
 def stored_rows(wh: Warehouse) -> dict[str, dict[Any, Any]]:
-    out: dict[str, dict[Any, Any]] = {}
-    for table, sql in _STORED.items():
-        rows = wh.run(sql)
-        if table == "labels":
-            out[table] = {(r[0], r[1]): r[2:] for r in rows}
-        elif table == "ancestors":
-            out[table] = {r[0]: list(r[1]) for r in rows}
-        else:
-            out[table] = {r[0]: r[1:] for r in rows}
-    return out
+    """What the warehouse holds, in the shape of expected_rows (the benchmarks compare the same way)."""
+    return lake_rows(wh.con)
 
 
 def differences(expected: dict[str, dict], stored: dict[str, dict]) -> dict[str, dict[str, Any]]:

@@ -10,8 +10,14 @@ from ..storage.lake import Lake, open_lake
 from ..storage.schema import TABLES
 
 
-def expected_rows(ws) -> dict[str, dict]:
-    """Per table, key -> the fields a sync must reproduce (as tests/conftest.py's expected_rows)."""
+def expected_rows(ws, known_trashed_folders: frozenset[str] = frozenset(),
+                  known_trashed_comments: frozenset[str] = frozenset(),
+                  reconciled: bool = False) -> dict[str, dict[str, tuple]]:
+    """Per table, id -> the fields the sync must reproduce, derived from the emulator's state (what
+    an administrator sees of the site).
+    `known_trashed_folders`: folders trashed after a sync had seen them (found again by id);
+    `known_trashed_comments` likewise for comments; `reconciled`: a reconciliation read the trash
+    of every live page and blog post, which holds their trashed root comments."""
     with ws.lock:
         items = list(ws.content.values())
         spaces = {s.id: (s.key, s.name, s.type, s.status) for s in ws.spaces.values()}
@@ -21,11 +27,21 @@ def expected_rows(ws) -> dict[str, dict]:
 
         pages = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("page")}
         blogposts = {c.id: (c.space_id, c.status, c.title, c.version.number) for c in of("blogpost")}
-        # folders have no listing: CQL finds them, and it never shows the trash
+        # Folders have no listing: CQL finds them, and it never shows the trash.
         folders = {c.id: (c.space_id, c.status, c.title, c.version.number, c.parent_id) for c in of("folder")
-                   if c.status != "trashed"}
+                   if c.status != "trashed" or c.id in known_trashed_folders}
+
+        # The site-wide comment lists show current comments; footer comments read resolutionStatus "open".
+        def comment_known(c) -> bool:
+            if c.status == "current" or c.id in known_trashed_comments:
+                return True
+            container = ws.container_of(c)
+            live = ("current", "archived") if container is not None and container.type == "page" else ("current",)
+            return (reconciled and c.status == "trashed" and c.parent_comment_id is None
+                    and container is not None and container.status in live)
+
         comments = {c.id: (c.status, c.version.number, c.container_id, c.parent_comment_id, c.comment_kind,
-                           c.resolution_status or "open") for c in of("comment") if c.status == "current"}
+                           c.resolution_status or "open") for c in of("comment") if comment_known(c)}
         attachments = {c.id: (c.status, c.title, c.version.number, c.container_id) for c in of("attachment")}
         labels = {(c.id, label_id): (ws.labels[label_id].name,) for c in items
                   if c.type in ("page", "blogpost") and c.status in ("current", "archived")
@@ -36,7 +52,8 @@ def expected_rows(ws) -> dict[str, dict]:
             "attachments": attachments, "labels": labels, "ancestors": ancestors}
 
 
-_STORED = {
+# What the lake holds, in the shape of expected_rows: the key columns first, rows not purged.
+STORED = {
     "spaces": "SELECT id, key, name, type, status FROM spaces WHERE deleted_at IS NULL",
     "pages": "SELECT id, space_id, status, title, version, parent_id FROM pages WHERE status <> 'purged'",
     "blogposts": "SELECT id, space_id, status, title, version FROM blogposts WHERE status <> 'purged'",
@@ -50,9 +67,10 @@ _STORED = {
 }
 
 
-def _stored_rows(con) -> dict[str, dict]:
+def stored_rows(con) -> dict[str, dict]:
+    """The lake's rows in the shape of expected_rows, from a connection with the lake attached."""
     out: dict[str, dict] = {}
-    for table, sql in _STORED.items():
+    for table, sql in STORED.items():
         rows = con.execute(sql).fetchall()
         if table == "labels":
             out[table] = {(r[0], r[1]): r[2:] for r in rows}
@@ -67,7 +85,7 @@ def compare_with_site(lake: Lake, ws) -> dict[str, Any]:
     """Rows missing, extra and stale against the site, and duplicate keys (count(*) - count(distinct
     key)) in every table but sync_state (a log by design); all must be 0."""
     with open_lake(lake, read_only=True) as con:
-        stored = _stored_rows(con)
+        stored = stored_rows(con)
         duplicates = {}
         for name, table in TABLES.items():
             if name == "sync_state":
