@@ -5,6 +5,7 @@ synced from the emulator over HTTP."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,6 +21,9 @@ from confluence_pipeline.sync.content import sync_content
 from confluence_pipeline.sync.folders import sync_folders
 from confluence_pipeline.sync.spaces import sync_spaces
 from confluence_pipeline.sync.step import SyncContext
+from confluence_pipeline.text.attachments import EXTRACTION_VERSION, Extracted
+from confluence_pipeline.text.blocks import Block
+from confluence_pipeline.text.extractor import Extractor
 
 ANCHOR = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 FILTERS = ("pages", "page_attachments", "page_comments", "blogposts", "blogpost_attachments", "blogpost_comments")
@@ -135,6 +139,38 @@ def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
         index = update_index(wh)
     assert (report.rebuilt, report.removed, report.chunks_written) == (0, 0, 0)
     assert (index.chunks_added, index.chunks_removed) == (0, 0) and index.chunks == report.chunks
+
+
+def test_attachment_text_is_read_at_download_and_documents_use_it(synced):
+    """The attachments step reads each file's text as it lands; documents take that text and read
+    a file again only where none was stored for its saved version."""
+    _, settings, _, _ = synced
+    build(settings, IndexingFilters())
+    with Warehouse(settings.lake) as wh:
+        stored = wh.run("""SELECT id, local_path, media_type, title, extracted_text, extracted_key, downloaded_version
+                           FROM attachments WHERE status = 'current' AND local_path IS NOT NULL ORDER BY id""")
+        assert stored and all(key == f"{version}/{EXTRACTION_VERSION}" for *_, key, version in stored)
+        with Extractor() as extractor:  # what the step stored is what extraction makes of the file
+            for _, path, media_type, title, text, *_ in stored:
+                assert Extracted.from_json(text) == extractor.extract(Path(path), media_type, title)
+        some = next(row[0] for row in stored if Extracted.from_json(row[4]).status == "ok")
+
+        def rebuilt_text() -> str:
+            wh.run("DELETE FROM document_items WHERE content_id = ?", [some])  # as if it changed
+            build_documents(wh, IndexingFilters(), datetime.now(timezone.utc))
+            return wh.run("SELECT string_agg(text, ' ') FROM documents WHERE content_id = ?", [some])[0][0]
+
+        class Undo(Exception):
+            pass
+
+        with pytest.raises(Undo), wh.transaction():
+            real = rebuilt_text()
+            marked = Extracted([Block("zebracorn", "zebracorn")]).to_json()
+            wh.run("UPDATE attachments SET extracted_text = ? WHERE id = ?", [marked, some])
+            assert rebuilt_text() == "zebracorn"  # the stored text, not the file
+            wh.run("UPDATE attachments SET extracted_key = NULL WHERE id = ?", [some])
+            assert rebuilt_text() == real  # none stored for this version: the file is read again
+            raise Undo
 
 
 def indexed_terms(settings: Settings, content_id: str) -> set[str]:

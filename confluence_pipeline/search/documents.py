@@ -25,14 +25,14 @@ from typing import Any, Callable
 
 from ..settings import IndexingFilters
 from ..storage.warehouse import Warehouse
-from ..text.attachments import Extracted, Limits
+from ..text.attachments import EXTRACTION_VERSION, Extracted, Limits
 from ..text.extractor import Extractor
 from ..text.blocks import Names
 from ..text.chunks import chunk_blocks
 from ..text.storage import convert
 
 CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
-BATCH_ITEMS = 200
+BATCH_ITEMS = 500
 CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
 
 # Every item the filters let through, with what its chunks show and its fingerprint.
@@ -83,6 +83,11 @@ _BODIES = """
 SELECT id, body_storage FROM pages WHERE id IN (SELECT unnest(?))
 UNION ALL SELECT id, body_storage FROM blogposts WHERE id IN (SELECT unnest(?))
 UNION ALL SELECT id, body_storage FROM comments WHERE id IN (SELECT unnest(?))"""
+
+# what the attachments step read from the files it saved, where it is of the saved version
+_EXTRACTED = """
+SELECT id, extracted_text FROM attachments
+WHERE id IN (SELECT unnest(?)) AND extracted_key = downloaded_version || '/' || ?"""
 
 
 @dataclass
@@ -159,13 +164,18 @@ def _build_batch(wh: Warehouse, batch: list[tuple], names: Names, extractor: Ext
                  report: DocumentsReport) -> None:
     ids = [row[0] for row in batch]
     bodies = dict(wh.run(_BODIES, [ids, ids, ids]))
+    extracted_at_download = dict(wh.run(_EXTRACTED, [ids, EXTRACTION_VERSION]))
     chunk_rows: list[dict[str, Any]] = []
     item_rows: list[dict[str, Any]] = []
     for (content_id, content_type, space_id, space_key, title, breadcrumbs, url, modified_at, version, window_key,
          media_type, local_path, fingerprint) in batch:
         if content_type == "attachment":
-            extracted = (extractor.extract(Path(local_path), media_type, title) if local_path
-                         else Extracted(status="skipped", reason="file not downloaded"))
+            if content_id in extracted_at_download:
+                extracted = Extracted.from_json(extracted_at_download[content_id])
+            elif local_path:
+                extracted = extractor.extract(Path(local_path), media_type, title)
+            else:
+                extracted = Extracted(status="skipped", reason="file not downloaded")
             blocks, status, reason = extracted.blocks, extracted.status, extracted.reason
             if status == "skipped":
                 report.skipped[reason] += 1

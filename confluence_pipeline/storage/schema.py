@@ -59,6 +59,9 @@ ATTACHMENTS = Table("attachments", _CONTENT + (
     ("container_id", "VARCHAR"), ("container_type", "VARCHAR"), ("media_type", "VARCHAR"), ("file_size", "BIGINT"),
     ("file_id", "VARCHAR"), ("comment", "VARCHAR"), ("download_link", "VARCHAR"), ("web_url", "VARCHAR"),
     ("local_path", "VARCHAR"), ("downloaded_version", "INTEGER"),  # set by the download, kept by upserts
+    # the file's text as `Extracted.to_json()`, read from the download while the next files arrive;
+    # for "<downloaded_version>/<EXTRACTION_VERSION>" (documents extracts again on any other key)
+    ("extracted_text", "VARCHAR"), ("extracted_key", "VARCHAR"),
 ) + _SYNC)
 
 LABELS = Table("labels", (

@@ -8,6 +8,7 @@ the CLI and tests all run the same code.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ class AssetReport:
     deleted: int = 0
     out_of_scope: int = 0
     calls: int = 0
+    pooled_calls: tuple[int, int] = (0, 1)  # of the calls, those a pool of threads made, and the pool's width
     points: int = 0
     retries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RETRY_CAUSES, 0))  # by cause
     waited: dict[str, float] = field(default_factory=lambda: {"rate_limit": 0.0, "outage": 0.0})  # seconds
@@ -80,10 +82,18 @@ class AssetReport:
     count_differs: bool = False  # a CQL count of live items disagreed with the lake (something left or came back)
     live_counted: dict[str, int] = field(default_factory=dict)  # where clause -> the site's count of live items
 
+    @property
+    def sequential_calls(self) -> int:
+        """The calls as many round trips one after another: those in a pool count once per pool width.
+        Times the latency, the least time the step can take (`bench sync --latency-ms`)."""
+        pooled, width = self.pooled_calls
+        return self.calls - pooled + math.ceil(pooled / width)
+
     def metadata(self) -> dict[str, Any]:
         return {"rows_fetched": self.fetched, "rows_inserted": self.counts.inserted,
                 "rows_updated": self.counts.updated, "rows_deleted": self.deleted,
-                "rows_out_of_scope": self.out_of_scope, "api_calls": self.calls, "api_points": self.points,
+                "rows_out_of_scope": self.out_of_scope, "api_calls": self.calls,
+                "api_calls_sequential": self.sequential_calls, "api_points": self.points,
                 **{f"api_retries_{cause}": n for cause, n in self.retries.items()},
                 **{f"api_wait_{kind}_s": round(s, 3) for kind, s in self.waited.items()},
                 "api_token_renewals": self.renewals,

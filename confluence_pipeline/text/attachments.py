@@ -23,6 +23,7 @@ Encrypted PDFs and Office files, corrupt files and unsupported types are skipped
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ EXTENSION_KINDS = {"pdf": "pdf", "docx": "docx", "xlsx": "xlsx", "xlsm": "xlsx",
                    "html": "html", "htm": "html", "xhtml": "html"}
 
 
+EXTRACTION_VERSION = "1"  # raise when what extraction makes of a file changes: stored results are made again
+
+
 @dataclass
 class Extracted:
     blocks: list[Block] = field(default_factory=list)
@@ -52,6 +56,18 @@ class Extracted:
     @property
     def text(self) -> str:
         return "\n\n".join(b.text for b in self.blocks)
+
+    def to_json(self) -> str:
+        """One line of JSON: what the extracting child replies, and what the attachments table keeps."""
+        return json.dumps({"status": self.status, "reason": self.reason,
+                           "blocks": [[b.markdown, b.text, b.heading, *b.head_lines] for b in self.blocks]})
+
+    @classmethod
+    def from_json(cls, line: str) -> "Extracted":
+        data = json.loads(line)
+        blocks = [Block(md, text, heading, (md_head, text_head))
+                  for md, text, heading, md_head, text_head in data["blocks"]]
+        return cls(blocks, data["status"], data["reason"])
 
 
 def file_kind(media_type: str | None, filename: str | None) -> str | None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from .attachments import Extracted, Limits, extract_file, file_kind
-from .blocks import Block
 
 
 class Extractor:
@@ -55,7 +54,7 @@ class Extractor:
             self._kill()
             return Extracted(status="skipped", reason="the extracting process died on this file "
                                                       "(out of memory, or a crash inside a parser)")
-        return _from_json(json.loads(reply))
+        return Extracted.from_json(reply)
 
     def _child(self) -> subprocess.Popen[str]:
         if self._process is not None and self._process.poll() is None:
@@ -96,17 +95,6 @@ def _read_lines(process: subprocess.Popen[str], replies: queue.Queue[str]) -> No
     replies.put("")  # end of output: the child is gone
 
 
-def _to_json(result: Extracted) -> dict[str, Any]:
-    return {"status": result.status, "reason": result.reason,
-            "blocks": [[b.markdown, b.text, b.heading, *b.head_lines] for b in result.blocks]}
-
-
-def _from_json(data: dict[str, Any]) -> Extracted:
-    blocks = [Block(md, text, heading, (md_head, text_head))
-              for md, text, heading, md_head, text_head in data["blocks"]]
-    return Extracted(blocks, data["status"], data["reason"])
-
-
 def serve() -> None:
     """The child: limits as JSON in argv[1]; one JSON request per line on stdin, one JSON result
     per line on stdout."""
@@ -122,5 +110,5 @@ def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         result = extract_file(Path(request["path"]), request["media_type"], request["filename"], limits)
-        replies.write(json.dumps(_to_json(result)) + "\n")
+        replies.write(result.to_json() + "\n")
         replies.flush()
