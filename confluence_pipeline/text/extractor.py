@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from .attachments import Extracted, Limits, extract_file, file_kind
 
