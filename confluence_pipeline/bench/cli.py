@@ -21,9 +21,13 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     bench_emulator = _add_bench(bench_sub, "emulator", scale=100_000,
                                 help="workspace generation time and memory, list latency")
     bench_emulator.add_argument("--requests", type=int, default=200, help="list calls to time")
-    bench_sync = _add_bench(bench_sub, "sync", scale=10_000,
+    bench_sync = _add_bench(bench_sub, "sync", scale=10_000, json=True,
                             help="API calls against the floor, incremental cost, speed, memory")
     bench_sync.add_argument("--latency-ms", type=int, default=0, help="added to every emulator call")
+    bench_sync.add_argument("--cli", action="store_true",
+                            help="the first sync as users run it (`confluence-pipeline sync`, every asset, "
+                                 "through Dagster) against the latency bound, instead of the content steps "
+                                 "in this process")
     bench_sync.add_argument("--changes", type=int, default=25, help="pages edited before the second incremental")
     bench_faults = _add_bench(bench_sub, "faults", scale=2_000, json=True,
                               help="full syncs through 429 storms, 5xx, an outage, kill -9 and a large "
@@ -107,9 +111,15 @@ def run(args: argparse.Namespace) -> int:
 
         return bench_faults(args.scale, args.seed, args.scenarios.split(","), outage_s=args.outage_s,
                             kills=args.kills, as_json=args.json)
+    if args.bench_command == "sync" and args.cli:
+        from .first_sync import bench_first_sync
+
+        return bench_first_sync(args.scale, args.seed, args.latency_ms, as_json=args.json)
     if args.bench_command == "sync":
         from .sync import bench_sync
 
+        if args.json:
+            raise SystemExit("bench sync: --json goes with --cli (the in-process bench prints its tables only)")
         bench_sync(args.scale, args.seed, args.latency_ms, args.changes)
         return 0
     if args.bench_command == "emulator":
