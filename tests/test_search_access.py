@@ -30,6 +30,7 @@ from confluence_pipeline.defs.checks import build_search_checks
 from confluence_pipeline.defs.search import build_search_assets
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.search import Searcher, SearchError, search, semantic
+from confluence_pipeline.search.tokens import terms, terms_with_spans
 from confluence_pipeline.search_cli import add_search_parser
 from confluence_pipeline.settings import load_settings
 from confluence_pipeline.storage.warehouse import Warehouse
@@ -280,3 +281,15 @@ def test_the_index_check_fails_when_a_chunk_in_the_index_is_stale(site):
         with Warehouse(site.db) as wh:
             wh.run("UPDATE search_chunks SET text_hash = ? WHERE chunk_id = ?", [text_hash, chunk_id])
     assert check(dg.build_asset_check_context(resources={"pipeline": resource})).passed
+
+
+@pytest.mark.parametrize("text", [
+    "Deployments of Quorion-412 by Müller, naïve façade; the_and_ a_b x",
+    "日本語のテキスト 中 and 한국어 Ελληνικά Кириллица ﬁle Straße",
+    "", "___ --- 42",
+])
+def test_index_terms_are_the_terms_a_query_and_a_snippet_see(text):
+    # indexing takes the fast `terms`; queries and highlighting take `terms_with_spans`
+    fast = terms(text)
+    assert fast == [term for term, _, _ in terms_with_spans(text)]
+    assert not text.strip("_- ") or fast  # every text with a word gives terms

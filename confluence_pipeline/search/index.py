@@ -177,14 +177,20 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
         state.chunk_key += 1
         for name, value in zip(_CHUNKS.names, (chunk_key, chunk_id, item_key, text_hash, length)):
             chunks[name].append(value)
-        for term, tf in found.items():
+        term_ids = []
+        for term in found:
             term_id = state.vocabulary.get(term)
             if term_id is None:
                 term_id = state.vocabulary[term] = state.term_id
                 state.term_id += 1
                 new_terms.append((term, term_id))
-            for name, value in zip(_POSTINGS.names, (term_id, item_key, chunk_key, tf, length)):
-                postings[name].append(value)
+            term_ids.append(term_id)
+        n = len(term_ids)  # a posting per term: column by column, a list extended at a time
+        postings["term_id"] += term_ids
+        postings["item_key"] += [item_key] * n
+        postings["chunk_key"] += [chunk_key] * n
+        postings["tf"] += found.values()
+        postings["length"] += [length] * n
     # an item's row is rewritten with what its newest chunks say (a move changes its space)
     wh.run("DELETE FROM search_items WHERE item_key IN (SELECT unnest(?))", [list(items)])
     insert_arrow(wh, "search_items", pa.table({"item_key": list(items), "content_id": [v[0] for v in items.values()],

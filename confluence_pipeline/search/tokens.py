@@ -18,7 +18,7 @@ from typing import Iterator
 import snowballstemmer
 
 _CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"([{_CJK}]+)|[^\W_]+")
+_TOKEN = re.compile(rf"([{_CJK}]+)|([^\W_]+)")  # a CJK run | a word
 _COMBINING = re.compile("[\u0300-\u036f]")  # accents only: Japanese voicing marks are letters, kept
 _ASCII_WORD = re.compile(r"[a-z]+")
 MAX_TERM_CHARS = 64
@@ -58,4 +58,16 @@ def terms_with_spans(text: str) -> Iterator[tuple[str, int, int]]:
 
 
 def terms(text: str) -> list[str]:
-    return [term for term, _, _ in terms_with_spans(text)]
+    """The terms of `terms_with_spans`, without the positions: what indexing needs, made several
+    times faster (indexing a large site spends most of its time here)."""
+    out: list[str] = []
+    for run, word in _TOKEN.findall(text):
+        if word:
+            term = normalize(word)
+            if term:
+                out.append(term)
+        elif len(run) == 1:
+            out.append(run)
+        else:
+            out.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return out
