@@ -338,8 +338,9 @@ class Emulator:
     # -- rendering -------------------------------------------------------------------------
     def _reply(self, reply: Reply, api: str, site_base: str, operation_id: str) -> Response:
         headers = dict(reply.headers)
-        if isinstance(reply.body, (bytes, bytearray)):
-            return Response(bytes(reply.body), status=reply.status, headers=headers, content_type=reply.content_type)
+        if callable(reply.body) or isinstance(reply.body, (bytes, bytearray)):  # a function: outside the lock
+            body = reply.body() if callable(reply.body) else reply.body
+            return Response(bytes(body), status=reply.status, headers=headers, content_type=reply.content_type)
         if api == "v2":
             base_link = f'<{site_base}>; rel="base"'
             headers["Link"] = headers["Link"] if "Link" in headers else base_link

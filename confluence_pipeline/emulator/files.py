@@ -19,6 +19,7 @@ import random
 import struct
 import zipfile
 import zlib
+from typing import Callable
 
 from .bodies import escape
 from .words import (ATTACHMENT_FACTS, DOC_KINDS, NON_LATIN_PARAGRAPHS, TEAMS, THINGS, make_paragraph_texts,
@@ -68,22 +69,37 @@ def _paragraphs(seed: int) -> list[str]:
 def attachment_bytes(item: Content, seed: int) -> bytes:
     """The file of attachment `item`: its uploaded `data`, or a generated file of exactly
     `item.file_size` bytes."""
+    return file_maker(item, seed)()
+
+
+def file_maker(item: Content, seed: int) -> Callable[[], bytes]:
+    """What `attachment_bytes` returns, as a function of what `item` holds now: the server reads
+    the item under the workspace lock and makes the bytes (milliseconds for a large file) outside
+    it, so downloads do not queue behind one another."""
     if item.data is not None:
-        return item.data
+        data = item.data
+        return lambda: data
     kind = next((k for k, m in MEDIA_TYPES.items() if m == item.media_type), None)
     if kind is None or item.file_size is None:
         raise ValueError("attachment %s has no data and no generator for media type %r with size %r; "
                          "upload its bytes through the admin API"
                          % (item.id, item.media_type, item.file_size))
-    if item.file_size < MIN_SIZES[kind]:
+    size = item.file_size
+    if size < MIN_SIZES[kind]:
         raise ValueError("attachment %s: a generated %s file needs at least %d bytes, not %d"
-                         % (item.id, kind, MIN_SIZES[kind], item.file_size))
-    rng = random.Random("%d/%s/%d/%s" % (seed, item.id, item.version.number, item.media_type))
-    if kind == "png":
-        return _png(rng, item.file_size, *png_dimensions(item.file_size))
-    fact = _facts_by_file_id(seed).get(item.file_id or "")
-    title = "%s %s" % (rng.choice(THINGS).capitalize(), rng.choice(DOC_KINDS))
-    return _BUILDERS[kind](rng, item.file_size, title, fact, _paragraphs(seed))
+                         % (item.id, kind, MIN_SIZES[kind], size))
+    rng_seed = "%d/%s/%d/%s" % (seed, item.id, item.version.number, item.media_type)
+    file_id = item.file_id or ""
+
+    def make() -> bytes:
+        rng = random.Random(rng_seed)
+        if kind == "png":
+            return _png(rng, size, *png_dimensions(size))
+        fact = _facts_by_file_id(seed).get(file_id)
+        title = "%s %s" % (rng.choice(THINGS).capitalize(), rng.choice(DOC_KINDS))
+        return _BUILDERS[kind](rng, size, title, fact, _paragraphs(seed))
+
+    return make
 
 
 def _filler(rng: random.Random, n: int) -> bytes:

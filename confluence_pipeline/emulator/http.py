@@ -101,7 +101,8 @@ def render_error(err: ApiError, family: str) -> tuple[int, dict[str, str], Any]:
 
 @dataclass
 class Reply:
-    body: Any = None  # JSON-able, or bytes (sent as is), or None (empty body)
+    body: Any = None  # JSON-able, or bytes (sent as is), or None (empty body), or a function making bytes
+    # (called once the workspace lock is released: a file's bytes take a while to make)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..files import attachment_bytes
+from ..files import file_maker
 from ..http import Ctx, NotFound, Reply, Unauthorized, epoch_ms
 from ..workspace import Workspace
 from ..routes import route
@@ -60,5 +60,5 @@ def download_attachment_bytes(ctx: Ctx, container_id: str, filename: str) -> Rep
     item = next((a for a in named if a.status != "trashed"), named[0] if named else None)
     if item is None:
         raise NotFound(f"No attachment {filename!r} on content {container_id}")
-    return Reply(attachment_bytes(item, ctx.ws.seed),
+    return Reply(file_maker(item, ctx.ws.seed),
                  content_type=item.media_type or "application/octet-stream", points=1)
