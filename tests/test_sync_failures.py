@@ -176,3 +176,35 @@ def test_a_space_that_fails_is_reported_and_the_others_are_synced(pipeline, monk
     assert checks[("pages", "last_sync_complete")] is True
     assert pipeline.state("watermark:pages") > watermark
     assert_equals_site(pipeline)
+
+
+def test_read_ahead_keeps_order_raises_the_listings_error_and_stops_when_left():
+    from confluence_pipeline.sync.listings import read_ahead
+
+    assert list(read_ahead(iter(range(1000)), size=7)) == list(range(1000))
+
+    def failing():
+        yield from range(3)
+        raise PermissionError("listing refused")
+
+    taken = []
+    with pytest.raises(PermissionError, match="listing refused"):
+        for item in read_ahead(failing()):
+            taken.append(item)
+    assert taken == [0, 1, 2]  # the items before the error, then the error itself
+
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    ahead = read_ahead(endless(), size=5)
+    assert next(ahead) == 0
+    ahead.close()  # the caller leaves: the thread stops, at most `size` (+2 in hand) beyond
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count <= 8

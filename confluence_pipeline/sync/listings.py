@@ -7,9 +7,11 @@ CQL searches include archived content and archived spaces, as v2 listings do.
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ..confluence.client import ConfluenceClient
 from ..confluence.errors import NotFound, PermissionDenied
@@ -18,8 +20,11 @@ from ..storage.warehouse import Warehouse
 from . import rows as R
 from .scope import spaces_in_scope
 from .step import AssetReport, SyncContext
+from .windows import EPOCH
 
 CQL_OVERLAP = timedelta(days=1)  # CQL dates are read in the account's (unknown) time zone
+READ_AHEAD_ITEMS = 500  # two pages of a v2 listing
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,11 @@ def list_by_space(ctx: SyncContext, wh: Warehouse, listing: Listing, fetch: Call
     reported (so the watermark stays), and every other space is still synced.
     """
     pending = space_batches(ctx, wh) if listing.per_space else [None]
+    whole = since is None or since <= EPOCH  # read to the end: the next page may be fetched early
     while pending:
         batch = pending.pop(0)
         try:
-            for item in fetch(ctx.client, batch):
+            for item in (read_ahead if whole else iter)(fetch(ctx.client, batch)):
                 modified = item.version.created_at if item.version else None
                 if until is not None and (modified is None or modified >= until):
                     continue
@@ -101,6 +107,47 @@ def list_by_space(ctx: SyncContext, wh: Warehouse, listing: Listing, fetch: Call
             else:
                 where = f"space {spaces[0]}" if listing.per_space and spaces else "the site"
                 report.failures.append(f"{listing.table} of {where}: {exc}")
+
+
+def read_ahead(items: Iterator[T], size: int = READ_AHEAD_ITEMS) -> Iterator[T]:
+    """`items`, taken by a thread of its own up to `size` ahead, so that a listing's next page is
+    on its way while the caller stores this one. For listings read to the end: one left early may
+    have fetched a page for nothing. The thread's errors are raised here, where the items are taken."""
+    handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=size)
+    left = threading.Event()
+    end = object()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not left.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def take_all() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # handed to the caller, who decides
+            put((end, exc))
+
+    taker = threading.Thread(target=take_all, name="read-ahead", daemon=True)
+    taker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        left.set()
+        taker.join()
 
 
 def ids_listing(client: ConfluenceClient, table: str, space_ids: list[str] | None, statuses: list[str], *,
