@@ -212,6 +212,18 @@ class Warehouse:
         finally:
             staged.drop()
 
+    def insert(self, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Append rows whose keys the table does not hold (deleted before, say): no merge to pay for."""
+        if not rows:
+            return
+        table = TABLES[table_name]
+        self.con.register("inserted_batch", to_arrow(table, rows))
+        try:
+            columns = ", ".join(f'"{c}"' for c in table.column_names)
+            self.run(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM inserted_batch')
+        finally:
+            self.con.unregister("inserted_batch")
+
     def stage(self, table_name: str) -> "Staged":
         """A temporary table gathering rows for `table_name` batch by batch, to `merge` at once."""
         return Staged(self, TABLES[table_name])
