@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,7 +31,7 @@ from confluence_pipeline.defs.checks import build_search_checks
 from confluence_pipeline.defs.search import build_search_assets
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.search import Searcher, SearchError, search, semantic
-from confluence_pipeline.search.tokens import terms, terms_with_spans
+from confluence_pipeline.search.tokens import term_counts, terms, terms_with_spans
 from confluence_pipeline.search_cli import add_search_parser
 from confluence_pipeline.settings import load_settings
 from confluence_pipeline.storage.warehouse import Warehouse
@@ -292,4 +293,5 @@ def test_index_terms_are_the_terms_a_query_and_a_snippet_see(text):
     # indexing takes the fast `terms`; queries and highlighting take `terms_with_spans`
     fast = terms(text)
     assert fast == [term for term, _, _ in terms_with_spans(text)]
+    assert term_counts(text) == Counter(fast)
     assert not text.strip("_- ") or fast  # every text with a word gives terms

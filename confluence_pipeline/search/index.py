@@ -31,7 +31,6 @@ chunk is found by BM25 alone and a gone chunk's vector is never read.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -40,7 +39,7 @@ import pyarrow as pa
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from . import semantic
-from .tokens import terms
+from .tokens import term_counts
 
 BATCH_CHUNKS = 2000
 BATCH_VECTORS = 512
@@ -166,7 +165,7 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
     items: dict[int, tuple[str, str, str]] = {}
     new_terms: list[tuple[str, int]] = []
     for chunk_id, content_id, content_type, space_key, text_hash, title, headings, text in rows:
-        found = Counter(terms(index_text(title, headings, text)))
+        found = term_counts(index_text(title, headings, text))
         length = sum(found.values())
         item_key = state.items.get(content_id)
         if item_key is None:
