@@ -119,7 +119,10 @@ def call(ws: Workspace, user: str | None, path: str, *, gateway: bool = False, *
     ctx = Ctx(ws=ws, user=ws.users.get(user) if user else None, method="GET", path=parts.path,
               params=query, api="v1", site_base=BASE, operation_id=route.operation_id, gateway=gateway)
     try:
-        return route.handler(ctx, **args)
+        reply = route.handler(ctx, **args)
+        if callable(reply.body):  # a file's bytes, made as the app makes them: after the handler
+            reply.body = reply.body()
+        return reply
     except ApiError as err:
         status, headers, body = render_error(err, "v1")
         return Reply(body, status=status, headers=headers)
