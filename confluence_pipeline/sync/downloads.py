@@ -17,6 +17,7 @@ from .staging import FLUSH_ROWS
 from .step import AssetReport, SyncContext
 
 DOWNLOAD_WORKERS = 4  # attachment files fetched at once: a download waits on the network, not on us
+HELD_TEXT_CHARS = 64 * 1024 * 1024  # extracted text held before it is written (a file's can reach 2 M chars)
 
 _SAVED = pa.schema([("id", pa.string()), ("local_path", pa.string()), ("downloaded_version", pa.int32()),
                     ("extracted_text", pa.string()), ("extracted_key", pa.string())])
@@ -49,6 +50,7 @@ def download_attachments(ctx: SyncContext, wh: Warehouse, report: AssetReport) -
 
     calls_before = ctx.client.stats()["calls"]
     saved: list[tuple] = []
+    held = 0  # characters of text in `saved`
     pool = ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="download")
     try:
         with Extractor() as extractor:
@@ -69,9 +71,10 @@ def download_attachments(ctx: SyncContext, wh: Warehouse, report: AssetReport) -
                     text = extractor.extract(dest, media_type, title).to_json()
                     key = f"{version}/{EXTRACTION_VERSION}"
                 saved.append((attachment_id, str(dest), version, text, key))
-                if len(saved) >= FLUSH_ROWS:
+                held += len(text or "")
+                if len(saved) >= FLUSH_ROWS or held >= HELD_TEXT_CHARS:
                     _record(wh, saved)
-                    saved = []
+                    saved, held = [], 0
         _record(wh, saved)
     except BaseException as exc:
         if not isinstance(exc, Exception):  # the step interrupted (run cancelled): no thread sits out its wait
