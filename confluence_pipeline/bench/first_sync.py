@@ -25,33 +25,23 @@ import requests
 from dagster._core.instance.ref import InstanceRef
 
 from .common import midnight_utc, serve_emulator
-from .sync_runs import run_sync, sync_environment
+from .sync_runs import run_sync, step_figures, sync_environment
 
 GOAL_RATIO = 1.2
 
 
 def _steps(home: Path) -> dict[str, dict[str, float]]:
-    """Per step of the runs in this home, in the order they started: seconds from start to
-    success, calls, and calls as sequential round trips (from the step's metadata)."""
+    """Per step of the runs in this home: seconds, calls, and calls as round trips in a row (a
+    step that reports no calls made none)."""
     steps: dict[str, dict[str, float]] = {}
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         for run in reversed(instance.get_runs()):
-            started: dict[str, float] = {}
-            for entry in instance.all_logs(run.run_id):
-                kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
-                key = entry.step_key
-                if kind == "STEP_START":
-                    started[key] = entry.timestamp
-                    steps[key] = {"step_s": 0.0, "calls": 0, "sequential": 0}
-                elif kind == "STEP_SUCCESS" and key in started:
-                    steps[key]["step_s"] = round(entry.timestamp - started[key], 3)
-                elif kind == "ASSET_MATERIALIZATION" and key in steps:
-                    # one per partition, each with the step's figures: read once
-                    metadata = entry.dagster_event.step_materialization_data.materialization.metadata
-                    calls = metadata.get("api_calls")
-                    if calls is not None:
-                        sequential = metadata.get("api_calls_sequential", calls)
-                        steps[key].update(calls=int(calls.value), sequential=int(sequential.value))
+            figures = step_figures(instance.all_logs(run.run_id), calls="api_calls",
+                                   sequential="api_calls_sequential")
+            for key, f in figures.items():
+                calls = int(f.get("calls", 0))
+                steps[key] = {"step_s": f.get("step_s", 0.0), "calls": calls,
+                              "sequential": int(f.get("sequential", calls))}
     return steps
 
 

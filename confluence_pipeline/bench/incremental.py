@@ -20,7 +20,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from ..emulator.app import Emulator
 from .common import midnight_utc
-from .sync_runs import run_sync, sync_environment
+from .sync_runs import run_sync, step_figures, sync_environment
 
 GOALS = {"wall_s": 10, "events": 100, "calls": 12}
 
@@ -45,32 +45,12 @@ def _measure(env: dict[str, str], home: Path, emu: Emulator, log: Path) -> dict[
         for run in runs:
             logs = instance.all_logs(run.run_id)
             kinds.update(e.dagster_event.event_type_value if e.dagster_event else "LOG" for e in logs)
-            steps.update(_step_times(logs))
+            steps.update(step_figures(logs, work_s="duration_s"))
     return {"rc": outcome["rc"], "wall_s": outcome["wall_s"], "runs": [r.job_name for r in runs],
             "events": sum(kinds.values()), "events_by_type": dict(kinds.most_common()), "calls": calls,
             "steps": steps,
             "calls_by_operation": dict(sorted(((op, n) for op, n in by_operation.items() if n),
                                               key=lambda item: (-item[1], item[0])))}
-
-
-def _step_times(logs: list) -> dict[str, dict[str, float]]:
-    """Per step: seconds from STEP_START to STEP_SUCCESS, and of them the work its asset reported
-    (`duration_s`: API calls and lake writes); the rest is the step's overhead (Dagster's events,
-    resources, the result)."""
-    started: dict[str, float] = {}
-    out: dict[str, dict[str, float]] = {}
-    for entry in logs:
-        kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
-        key = entry.step_key
-        if kind == "STEP_START":
-            started[key] = entry.timestamp
-        elif kind == "STEP_SUCCESS" and key in started:
-            out.setdefault(key, {})["step_s"] = round(entry.timestamp - started[key], 3)
-        elif kind == "ASSET_MATERIALIZATION":
-            duration = entry.dagster_event.step_materialization_data.materialization.metadata.get("duration_s")
-            if duration is not None:
-                out.setdefault(key, {})["work_s"] = float(duration.value)
-    return out
 
 
 def bench_incremental(scale: int, seed: int, runs: int, *, as_json: bool = False) -> int:

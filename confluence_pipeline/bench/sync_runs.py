@@ -98,3 +98,25 @@ def step_events(home: Path, known: set[Path]) -> tuple[list[str], set[str]]:
         started += [step for kind, step in rows if kind == "STEP_START"]
         finished |= {step for kind, step in rows if kind != "STEP_START"}
     return started, finished
+
+
+def step_figures(logs: list, **metadata: str) -> dict[str, dict[str, float]]:
+    """Per step of a run's event log (`DagsterInstance.all_logs`), in the order the steps started:
+    `step_s`, seconds from STEP_START to STEP_SUCCESS, and each figure named in `metadata` (figure
+    -> metadata key) as its materializations report it (a step over several windows reports the
+    same figures in each)."""
+    started: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
+    for entry in logs:
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+        key = entry.step_key
+        if kind == "STEP_START":
+            started[key] = entry.timestamp
+            out[key] = {}
+        elif kind == "STEP_SUCCESS" and key in started:
+            out[key]["step_s"] = round(entry.timestamp - started[key], 3)
+        elif kind == "ASSET_MATERIALIZATION" and key in out:
+            values = entry.dagster_event.step_materialization_data.materialization.metadata
+            out[key].update({figure: float(values[name].value) for figure, name in metadata.items()
+                             if name in values})
+    return out
