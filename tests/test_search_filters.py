@@ -141,6 +141,23 @@ def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
     assert (index.chunks_added, index.chunks_removed) == (0, 0) and index.chunks == report.chunks
 
 
+def test_postings_are_stored_in_term_order_when_the_index_is_built(synced):
+    """A query reads only the row groups of its terms: a build of the whole index writes the
+    postings ordered by term, and the postings are the terms of every chunk."""
+    _, settings, _, _ = synced
+    build(settings, IndexingFilters())
+    with Warehouse(settings.lake) as wh:
+        with wh.transaction():
+            for table in ("search_postings", "search_chunks", "search_items", "search_terms"):
+                wh.run(f"DELETE FROM {table}")
+            report = update_index(wh)
+        wh.run("SET threads = 1")  # a scan in storage order
+        stored = wh.run("SELECT term_id, chunk_key FROM search_postings")
+        assert report.postings_added == len(stored) > 1000
+        assert stored == sorted(stored)
+        assert report.chunks == wh.count("documents")
+
+
 def test_attachment_text_is_read_at_download_and_documents_use_it(synced):
     """The attachments step reads each file's text as it lands; documents take that text and read
     a file again only where none was stored for its saved version."""

@@ -102,6 +102,7 @@ def update_index(wh: Warehouse) -> IndexReport:
     report = IndexReport()
     started = time.perf_counter()
     ensure_index_tables(wh)
+    wh.run("CREATE OR REPLACE TEMP TABLE search_postings_new AS FROM search_postings LIMIT 0")
     wh.run("""CREATE OR REPLACE TEMP TABLE search_gone AS
         SELECT s.chunk_key FROM search_chunks s LEFT JOIN documents d
             ON d.chunk_id = s.chunk_id AND d.text_hash = s.text_hash
@@ -130,9 +131,7 @@ def update_index(wh: Warehouse) -> IndexReport:
     wh.run("DROP TABLE search_new")
     if report.chunks_removed:
         wh.run("DELETE FROM search_items WHERE item_key NOT IN (SELECT item_key FROM search_chunks)")
-    total = wh.count("search_postings")
-    if report.postings_added and report.postings_added >= RECLUSTER_SHARE * total:
-        _cluster_postings(wh)
+    _store_postings(wh, report.postings_added)
     report.chunks_added = new
     report.chunks = wh.count("search_chunks")
     report.duration_s = time.perf_counter() - started
@@ -199,7 +198,7 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
     if new_terms:
         insert_arrow(wh, "search_terms", pa.table({"term": [t for t, _ in new_terms], "term_id": [i for _, i in new_terms]},
                                              schema=_TERMS))
-    insert_arrow(wh, "search_postings", pa.table(postings, schema=_POSTINGS))
+    insert_arrow(wh, "search_postings_new", pa.table(postings, schema=_POSTINGS))
     report.terms_added += len(new_terms)
     report.postings_added += len(postings["term_id"])
 
@@ -268,14 +267,18 @@ def _commit(wh: Warehouse, progress: Callable[[str], None], work: Callable[[], A
     return retry_on_conflict(attempt, progress=progress)
 
 
-def _cluster_postings(wh: Warehouse) -> None:
-    """Postings in term order: a query's scan then skips the row groups that hold other terms
-    (DuckDB's min/max zone maps)."""
-    wh.run("CREATE OR REPLACE TEMP TABLE search_postings_ordered AS "
-           "SELECT * FROM search_postings ORDER BY term_id, chunk_key")
-    wh.run("DELETE FROM search_postings")
-    wh.run("INSERT INTO search_postings SELECT * FROM search_postings_ordered ORDER BY term_id, chunk_key")
-    wh.run("DROP TABLE search_postings_ordered")
+def _store_postings(wh: Warehouse, added: int) -> None:
+    """Move the run's postings (`search_postings_new`) into the index. Postings are kept in term
+    order, so that a query's scan skips the row groups of other terms (DuckDB's min/max zone
+    maps): once the new ones are this share of them all, every posting is rewritten in order;
+    below it they are appended."""
+    if added and added >= RECLUSTER_SHARE * (wh.count("search_postings") + added):
+        wh.run("INSERT INTO search_postings_new SELECT * FROM search_postings")
+        wh.run("DELETE FROM search_postings")
+        wh.run("INSERT INTO search_postings SELECT * FROM search_postings_new ORDER BY term_id, chunk_key")
+    elif added:
+        wh.run("INSERT INTO search_postings SELECT * FROM search_postings_new")
+    wh.run("DROP TABLE search_postings_new")
 
 
 def insert_arrow(wh: Warehouse, table: str, data: pa.Table) -> None:
