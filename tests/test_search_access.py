@@ -288,6 +288,7 @@ def test_the_index_check_fails_when_a_chunk_in_the_index_is_stale(site):
     "Deployments of Quorion-412 by Müller, naïve façade; the_and_ a_b x",
     "日本語のテキスト 中 and 한국어 Ελληνικά Кириллица ﬁle Straße",
     "", "___ --- 42",
+    "Deployments of the API v2 by OPS_team: DEPLOYED, deploying 3x faster. The THE the",
 ])
 def test_index_terms_are_the_terms_a_query_and_a_snippet_see(text):
     # indexing takes the fast `terms`; queries and highlighting take `terms_with_spans`

@@ -24,6 +24,7 @@ _HAS_CJK = re.compile(rf"[{_CJK}]")
 _WORD = re.compile(r"[^\W_]+")
 _COMBINING = re.compile("[\u0300-\u036f]")  # accents only: Japanese voicing marks are letters, kept
 _ASCII_WORD = re.compile(r"[a-z]+")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")  # a word of lower-cased ASCII text
 MAX_TERM_CHARS = 64
 STOP_WORDS = frozenset("""
 a an and are as at be but by for from has have if in into is it its of on or so such that the their then
@@ -78,12 +79,17 @@ def terms(text: str) -> list[str]:
 def term_counts(text: str) -> Counter[str]:
     """How often each term of `terms` occurs in `text`: what indexing needs, and where a large
     site's indexing spends most of its time. Without CJK runs, the words are counted first and
-    each distinct word normalized once."""
-    if _HAS_CJK.search(text):
+    each distinct word normalized once; ASCII text is lower-cased first (for ASCII, the same
+    folding as `normalize`'s), so "Deploy" and "deploy" are one word to normalize."""
+    if text.isascii():
+        words = Counter(_ASCII_TOKEN.findall(text.lower()))
+    elif _HAS_CJK.search(text):
         return Counter(terms(text))
-    counts: Counter[str] = Counter()
-    for word, n in Counter(_WORD.findall(text)).items():
+    else:
+        words = Counter(_WORD.findall(text))
+    counts: dict[str, int] = {}
+    for word, n in words.items():
         term = normalize(word)
         if term:
-            counts[term] += n
-    return counts
+            counts[term] = counts.get(term, 0) + n
+    return Counter(counts)
