@@ -167,9 +167,12 @@ def build_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *, l
 
 def _build_batch(wh: Warehouse, batch: list[tuple], names: Names, extractor: Extractor, now: datetime,
                  report: DocumentsReport) -> None:
-    ids = [row[0] for row in batch]
-    bodies = dict(wh.run("SELECT id, body_storage FROM document_bodies WHERE id IN (SELECT unnest(?))", [ids]))
-    extracted_at_download = dict(wh.run(_EXTRACTED, [ids, EXTRACTION_VERSION]))
+    files = [row[0] for row in batch if row[1] == "attachment"]
+    others = [row[0] for row in batch if row[1] != "attachment"]
+    # each read only where the batch holds such items (the batches follow content type)
+    bodies = dict(wh.run("SELECT id, body_storage FROM document_bodies WHERE id IN (SELECT unnest(?))",
+                         [others])) if others else {}
+    extracted_at_download = dict(wh.run(_EXTRACTED, [files, EXTRACTION_VERSION])) if files else {}
     chunk_rows: list[dict[str, Any]] = []
     item_rows: list[dict[str, Any]] = []
     for (content_id, content_type, space_id, space_key, title, breadcrumbs, url, modified_at, version, window_key,
