@@ -30,6 +30,7 @@ chunk is found by BM25 alone and a gone chunk's vector is never read.
 
 from __future__ import annotations
 
+import array
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -121,7 +122,7 @@ def update_index(wh: Warehouse) -> IndexReport:
                        items=dict(wh.run("SELECT content_id, item_key FROM search_items")),
                        chunk_key=int(wh.run("SELECT coalesce(max(chunk_key), 0) + 1 FROM search_chunks")[0][0]))
         state.term_id = max(state.vocabulary.values(), default=0) + 1
-        state.item_key = max(state.items.values(), default=0) + 1
+        state.item_key = state.first_new_item_key = max(state.items.values(), default=0) + 1
         for first in range(1, new + 1, BATCH_CHUNKS):
             rows = wh.run("""
                 SELECT d.chunk_id, d.content_id, d.content_type, d.space_key, d.text_hash, d.title, d.headings, d.text
@@ -147,6 +148,7 @@ class _State:
     chunk_key: int
     term_id: int = 1
     item_key: int = 1
+    first_new_item_key: int = 1  # keys below it have a row in search_items from an earlier run
 
 
 _CHUNKS = pa.schema([("chunk_key", pa.int32()), ("chunk_id", pa.string()), ("item_key", pa.int32()),
@@ -160,7 +162,8 @@ _TERMS = pa.schema([("term", pa.string()), ("term_id", pa.int32())])
 
 def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexReport) -> None:
     chunks: dict[str, list] = {name: [] for name in _CHUNKS.names}
-    postings: dict[str, list] = {name: [] for name in _POSTINGS.names}
+    # postings as C int arrays (a chunk's repeated keys are one C-level repeat; Arrow takes the buffers)
+    postings = {name: array.array("i") for name in _POSTINGS.names}
     items: dict[int, tuple[str, str, str]] = {}
     new_terms: list[tuple[str, int]] = []
     for chunk_id, content_id, content_type, space_key, text_hash, title, headings, text in rows:
@@ -183,14 +186,16 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
                 state.term_id += 1
                 new_terms.append((term, term_id))
             term_ids.append(term_id)
-        n = len(term_ids)  # a posting per term: column by column, a list extended at a time
-        postings["term_id"] += term_ids
-        postings["item_key"] += [item_key] * n
-        postings["chunk_key"] += [chunk_key] * n
-        postings["tf"] += found.values()
-        postings["length"] += [length] * n
+        n = len(term_ids)  # a posting per term, column by column
+        postings["term_id"].extend(term_ids)
+        postings["item_key"] += array.array("i", [item_key]) * n
+        postings["chunk_key"] += array.array("i", [chunk_key]) * n
+        postings["tf"].extend(found.values())
+        postings["length"] += array.array("i", [length]) * n
     # an item's row is rewritten with what its newest chunks say (a move changes its space)
-    wh.run("DELETE FROM search_items WHERE item_key IN (SELECT unnest(?))", [list(items)])
+    stored = [key for key in items if key < state.first_new_item_key]
+    if stored:
+        wh.run("DELETE FROM search_items WHERE item_key IN (SELECT unnest(?))", [stored])
     insert_arrow(wh, "search_items", pa.table({"item_key": list(items), "content_id": [v[0] for v in items.values()],
                                           "content_type": [v[1] for v in items.values()],
                                           "space_key": [v[2] for v in items.values()]}, schema=_ITEMS))
@@ -198,7 +203,9 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
     if new_terms:
         insert_arrow(wh, "search_terms", pa.table({"term": [t for t, _ in new_terms], "term_id": [i for _, i in new_terms]},
                                              schema=_TERMS))
-    insert_arrow(wh, "search_postings_new", pa.table(postings, schema=_POSTINGS))
+    insert_arrow(wh, "search_postings_new", pa.table(
+        [pa.Array.from_buffers(pa.int32(), len(column), [None, pa.py_buffer(column)]) for column in postings.values()],
+        schema=_POSTINGS))
     report.terms_added += len(new_terms)
     report.postings_added += len(postings["term_id"])
 
