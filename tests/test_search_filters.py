@@ -12,6 +12,7 @@ import requests
 
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
+from confluence_pipeline.search import documents
 from confluence_pipeline.search.documents import build_documents
 from confluence_pipeline.search import semantic
 from confluence_pipeline.search.index import update_embeddings, update_index
@@ -139,6 +140,27 @@ def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
         index = update_index(wh)
     assert (report.rebuilt, report.removed, report.chunks_written) == (0, 0, 0)
     assert (index.chunks_added, index.chunks_removed) == (0, 0) and index.chunks == report.chunks
+
+
+def test_many_items_are_converted_in_child_processes_into_the_same_documents(synced, monkeypatch):
+    """A run that rebuilds many items converts them in CONVERT_WORKERS processes, batch by batch:
+    the documents are exactly those converted in this process."""
+    _, settings, _, _ = synced
+    build(settings, IndexingFilters())
+
+    def rebuilt() -> list[tuple]:
+        with Warehouse(settings.lake) as wh:
+            with wh.transaction():
+                wh.run("DELETE FROM document_items")
+                report = build_documents(wh, IndexingFilters(), datetime.now(timezone.utc))
+            assert report.rebuilt == report.items > 100
+            return wh.run("SELECT chunk_id, content_type, title, headings, markdown, text, text_hash FROM documents "
+                          "ORDER BY chunk_id")
+
+    in_process = rebuilt()
+    monkeypatch.setattr(documents, "BATCH_ITEMS", 7)  # many batches, taken in turn by the children
+    monkeypatch.setattr(documents, "PARALLEL_ITEMS", 1)
+    assert rebuilt() == in_process
 
 
 def test_postings_are_stored_in_term_order_when_the_index_is_built(synced):

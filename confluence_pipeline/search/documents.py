@@ -16,23 +16,31 @@ own. The cost is one SQL comparison plus the conversion of what changed.
 from __future__ import annotations
 
 import hashlib
+import pickle
+import subprocess
+import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..settings import IndexingFilters
 from ..storage.warehouse import Warehouse
 from ..text.attachments import EXTRACTION_VERSION, Extracted, Limits
 from ..text.extractor import Extractor
 from ..text.blocks import Names
-from ..text.chunks import chunk_blocks
+from ..text.chunks import Chunk, chunk_blocks
 from ..text.storage import convert
 
 CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
 BATCH_ITEMS = 500
+# A run that rebuilds this many items (a first sync, a change of converter) converts them in
+# CONVERT_WORKERS processes, while this one reads and writes the lake; fewer are not worth a
+# process's start (about 0.5 s).
+CONVERT_WORKERS = 2
+PARALLEL_ITEMS = 4 * BATCH_ITEMS
 CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
 
 # Every item the filters let through, with what its chunks show and its fingerprint.
@@ -153,9 +161,13 @@ def build_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *, l
         progress(f"documents: converting {len(stale)} changed items")
         names = _names(wh)
         with Extractor(limits) as extractor:
-            for start in range(0, len(stale), BATCH_ITEMS):
-                _build_batch(wh, stale[start:start + BATCH_ITEMS], names, extractor, now, report)
-                progress(f"documents: {min(start + BATCH_ITEMS, len(stale))}/{len(stale)} items")
+            batches = (stale[start:start + BATCH_ITEMS] for start in range(0, len(stale), BATCH_ITEMS))
+            sourced = ((batch, _sources(wh, batch, extractor)) for batch in batches)
+            done = 0
+            for batch, chunked in _chunk_batches(sourced, names, parallel=len(stale) >= PARALLEL_ITEMS):
+                _write_batch(wh, batch, chunked, now, report)
+                done += len(batch)
+                progress(f"documents: {done}/{len(stale)} items")
     wh.run("DROP TABLE document_sources")
     wh.run("DROP TABLE document_bodies")
     report.rebuilt = len(stale)
@@ -165,33 +177,131 @@ def build_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *, l
     return report
 
 
-def _build_batch(wh: Warehouse, batch: list[tuple], names: Names, extractor: Extractor, now: datetime,
-                 report: DocumentsReport) -> None:
+def _sources(wh: Warehouse, batch: list[tuple], extractor: Extractor) -> list[tuple[str, str]]:
+    """What each item of the batch is made from: ("body", storage format) for pages, blog posts
+    and comments; ("extracted", Extracted as JSON) for attachments, as the attachments step stored
+    it, else read from the saved file now."""
     files = [row[0] for row in batch if row[1] == "attachment"]
     others = [row[0] for row in batch if row[1] != "attachment"]
     # each read only where the batch holds such items (the batches follow content type)
     bodies = dict(wh.run("SELECT id, body_storage FROM document_bodies WHERE id IN (SELECT unnest(?))",
                          [others])) if others else {}
-    extracted_at_download = dict(wh.run(_EXTRACTED, [files, EXTRACTION_VERSION])) if files else {}
+    stored = dict(wh.run(_EXTRACTED, [files, EXTRACTION_VERSION])) if files else {}
+    sources = []
+    for content_id, content_type, _, _, title, *_, media_type, local_path, _ in batch:
+        if content_type != "attachment":
+            sources.append(("body", bodies.get(content_id)))
+        elif content_id in stored:
+            sources.append(("extracted", stored[content_id]))
+        else:
+            extracted = (extractor.extract(Path(local_path), media_type, title) if local_path else
+                         Extracted(status="skipped", reason="file not downloaded"))
+            sources.append(("extracted", extracted.to_json()))
+    return sources
+
+
+Chunked = tuple[list[Chunk], str, str]  # an item's chunks, its text status, and the reason (or "")
+
+
+def _chunked(sources: list[tuple[str, str]], names: Names) -> list[Chunked]:
+    out = []
+    for kind, source in sources:
+        if kind == "extracted":
+            extracted = Extracted.from_json(source)
+            blocks, status, reason = extracted.blocks, extracted.status, extracted.reason
+        else:
+            converted = convert(source, names)
+            blocks, reason = converted.blocks, "; ".join(converted.warnings)
+            status = "ok" if blocks else "empty"
+        out.append((chunk_blocks(blocks), status, reason))
+    return out
+
+
+class _Converter:
+    """A child process that chunks batches (`_chunked`), one at a time, spoken to in pickles over
+    its stdin and stdout: a plain subprocess, since multiprocessing's spawn would re-run the
+    caller's main module (a user's script without a main guard)."""
+
+    def __init__(self, names: Names) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", f"from {__name__} import _serve; _serve()"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._send(names)
+
+    def _send(self, value: Any) -> None:
+        assert self.process.stdin is not None
+        pickle.dump(value, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.process.stdin.flush()
+
+    def submit(self, sources: list[tuple[str, str]]) -> None:
+        self._send(sources)
+
+    def result(self) -> list[Chunked]:
+        try:
+            return pickle.load(self.process.stdout)  # type: ignore[arg-type]
+        except EOFError:
+            raise RuntimeError(f"the converting process died (exit code {self.process.wait()}): "
+                               "see the run's log for its error; out of memory is the usual cause") from None
+
+    def close(self) -> None:
+        """End the child: no more batches (it exits), and no reader for an answer left unread."""
+        for stream in (self.process.stdout, self.process.stdin):
+            if stream is not None:
+                stream.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _serve() -> None:
+    """The converting child: Names first, then batches of sources, each answered with its chunks."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # whatever a library prints cannot garble a reply
+    names = pickle.load(stdin)
+    while True:
+        try:
+            sources = pickle.load(stdin)
+        except EOFError:
+            return
+        pickle.dump(_chunked(sources, names), stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.flush()
+
+
+def _chunk_batches(sourced: Iterator[tuple[list[tuple], list[tuple[str, str]]]], names: Names, *,
+                   parallel: bool) -> Iterator[tuple[list[tuple], list[Chunked]]]:
+    """Each batch with its items chunked, in order. In parallel, batch i goes to converter i mod
+    CONVERT_WORKERS, which holds one batch at a time (so neither side waits on a full pipe)."""
+    if not parallel:
+        for batch, sources in sourced:
+            yield batch, _chunked(sources, names)
+        return
+    converters = [_Converter(names) for _ in range(CONVERT_WORKERS)]
+    pending: deque[tuple[list[tuple], _Converter]] = deque()  # batches submitted, oldest first
+    try:
+        for i, (batch, sources) in enumerate(sourced):
+            converter = converters[i % CONVERT_WORKERS]
+            if len(pending) == CONVERT_WORKERS:  # the oldest is this converter's batch
+                done, busy = pending.popleft()
+                yield done, busy.result()
+            converter.submit(sources)
+            pending.append((batch, converter))
+        while pending:
+            done, busy = pending.popleft()
+            yield done, busy.result()
+    finally:
+        for converter in converters:
+            converter.close()
+
+
+def _write_batch(wh: Warehouse, batch: list[tuple], chunked: list[Chunked], now: datetime,
+                 report: DocumentsReport) -> None:
     chunk_rows: list[dict[str, Any]] = []
     item_rows: list[dict[str, Any]] = []
     for (content_id, content_type, space_id, space_key, title, breadcrumbs, url, modified_at, version, window_key,
-         media_type, local_path, fingerprint) in batch:
-        if content_type == "attachment":
-            if content_id in extracted_at_download:
-                extracted = Extracted.from_json(extracted_at_download[content_id])
-            elif local_path:
-                extracted = extractor.extract(Path(local_path), media_type, title)
-            else:
-                extracted = Extracted(status="skipped", reason="file not downloaded")
-            blocks, status, reason = extracted.blocks, extracted.status, extracted.reason
-            if status == "skipped":
-                report.skipped[reason] += 1
-        else:
-            converted = convert(bodies.get(content_id), names)
-            blocks, reason = converted.blocks, "; ".join(converted.warnings)
-            status = "ok" if blocks else "empty"
-        chunks = chunk_blocks(blocks)
+         _, _, fingerprint), (chunks, status, reason) in zip(batch, chunked):
+        if status == "skipped":
+            report.skipped[reason] += 1
         common = {"content_id": content_id, "content_type": content_type, "space_id": space_id,
                   "space_key": space_key, "title": title, "breadcrumbs": list(breadcrumbs or []), "url": url,
                   "modified_at": modified_at, "version": version, "window_key": window_key, "indexed_at": now}
