@@ -12,7 +12,7 @@ import requests
 
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
-from confluence_pipeline.search import documents
+from confluence_pipeline.search import documents, index as search_index
 from confluence_pipeline.search.documents import build_documents
 from confluence_pipeline.search import semantic
 from confluence_pipeline.search.index import update_embeddings, update_index
@@ -143,7 +143,7 @@ def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
 
 
 def test_many_items_are_converted_in_child_processes_into_the_same_documents(synced, monkeypatch):
-    """A run that rebuilds many items converts them in CONVERT_WORKERS processes, batch by batch:
+    """A run that rebuilds many items converts them in child processes, batch by batch:
     the documents are exactly those converted in this process."""
     _, settings, _, _ = synced
     build(settings, IndexingFilters())
@@ -163,21 +163,32 @@ def test_many_items_are_converted_in_child_processes_into_the_same_documents(syn
     assert rebuilt() == in_process
 
 
-def test_postings_are_stored_in_term_order_when_the_index_is_built(synced):
+def test_a_built_index_holds_every_chunks_terms_in_term_order(synced, monkeypatch):
     """A query reads only the row groups of its terms: a build of the whole index writes the
-    postings ordered by term, and the postings are the terms of every chunk."""
+    postings ordered by term. A large build counts terms in child processes: the postings are
+    those counted in this process."""
     _, settings, _, _ = synced
     build(settings, IndexingFilters())
-    with Warehouse(settings.lake) as wh:
-        with wh.transaction():
-            for table in ("search_postings", "search_chunks", "search_items", "search_terms"):
-                wh.run(f"DELETE FROM {table}")
-            report = update_index(wh)
-        wh.run("SET threads = 1")  # a scan in storage order
-        stored = wh.run("SELECT term_id, chunk_key FROM search_postings")
-        assert report.postings_added == len(stored) > 1000
-        assert stored == sorted(stored)
-        assert report.chunks == wh.count("documents")
+
+    def rebuilt() -> list[tuple]:
+        with Warehouse(settings.lake) as wh:
+            with wh.transaction():
+                for table in ("search_postings", "search_chunks", "search_items", "search_terms"):
+                    wh.run(f"DELETE FROM {table}")
+                report = update_index(wh)
+            wh.run("SET threads = 1")  # a scan in storage order
+            stored = wh.run("SELECT term_id, chunk_key FROM search_postings")
+            assert report.postings_added == len(stored) > 1000
+            assert stored == sorted(stored)
+            assert report.chunks == wh.count("documents")
+            return wh.run("""SELECT t.term, c.chunk_id, p.tf, p.length FROM search_postings p
+                             JOIN search_terms t USING (term_id) JOIN search_chunks c USING (chunk_key)
+                             ORDER BY c.chunk_id, t.term""")
+
+    in_process = rebuilt()
+    monkeypatch.setattr(search_index, "BATCH_CHUNKS", 50)  # many batches, taken in turn by the children
+    monkeypatch.setattr(search_index, "PARALLEL_CHUNKS", 1)
+    assert rebuilt() == in_process
 
 
 def test_attachment_text_is_read_at_download_and_documents_use_it(synced):

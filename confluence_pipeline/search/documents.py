@@ -16,11 +16,8 @@ own. The cost is one SQL comparison plus the conversion of what changed.
 from __future__ import annotations
 
 import hashlib
-import pickle
-import subprocess
-import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,13 +30,13 @@ from ..text.extractor import Extractor
 from ..text.blocks import Names
 from ..text.chunks import Chunk, chunk_blocks
 from ..text.storage import convert
+from .children import in_children
 
 CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
 BATCH_ITEMS = 500
 # A run that rebuilds this many items (a first sync, a change of converter) converts them in
-# CONVERT_WORKERS processes, while this one reads and writes the lake; fewer are not worth a
+# child processes (children.py) while this one reads and writes the lake; fewer are not worth a
 # process's start (about 0.5 s).
-CONVERT_WORKERS = 2
 PARALLEL_ITEMS = 4 * BATCH_ITEMS
 CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
 
@@ -217,81 +214,14 @@ def _chunked(sources: list[tuple[str, str]], names: Names) -> list[Chunked]:
     return out
 
 
-class _Converter:
-    """A child process that chunks batches (`_chunked`), one at a time, spoken to in pickles over
-    its stdin and stdout: a plain subprocess, since multiprocessing's spawn would re-run the
-    caller's main module (a user's script without a main guard)."""
-
-    def __init__(self, names: Names) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", f"from {__name__} import _serve; _serve()"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._send(names)
-
-    def _send(self, value: Any) -> None:
-        assert self.process.stdin is not None
-        pickle.dump(value, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        self.process.stdin.flush()
-
-    def submit(self, sources: list[tuple[str, str]]) -> None:
-        self._send(sources)
-
-    def result(self) -> list[Chunked]:
-        try:
-            return pickle.load(self.process.stdout)  # type: ignore[arg-type]
-        except EOFError:
-            raise RuntimeError(f"the converting process died (exit code {self.process.wait()}): "
-                               "see the run's log for its error; out of memory is the usual cause") from None
-
-    def close(self) -> None:
-        """End the child: no more batches (it exits), and no reader for an answer left unread."""
-        for stream in (self.process.stdout, self.process.stdin):
-            if stream is not None:
-                stream.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _serve() -> None:
-    """The converting child: Names first, then batches of sources, each answered with its chunks."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # whatever a library prints cannot garble a reply
-    names = pickle.load(stdin)
-    while True:
-        try:
-            sources = pickle.load(stdin)
-        except EOFError:
-            return
-        pickle.dump(_chunked(sources, names), stdout, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.flush()
-
-
 def _chunk_batches(sourced: Iterator[tuple[list[tuple], list[tuple[str, str]]]], names: Names, *,
                    parallel: bool) -> Iterator[tuple[list[tuple], list[Chunked]]]:
-    """Each batch with its items chunked, in order. In parallel, batch i goes to converter i mod
-    CONVERT_WORKERS, which holds one batch at a time (so neither side waits on a full pipe)."""
-    if not parallel:
+    """Each batch with its items chunked, in order: in child processes when `parallel`."""
+    if parallel:
+        yield from in_children(_chunked, names, sourced)
+    else:
         for batch, sources in sourced:
             yield batch, _chunked(sources, names)
-        return
-    converters = [_Converter(names) for _ in range(CONVERT_WORKERS)]
-    pending: deque[tuple[list[tuple], _Converter]] = deque()  # batches submitted, oldest first
-    try:
-        for i, (batch, sources) in enumerate(sourced):
-            converter = converters[i % CONVERT_WORKERS]
-            if len(pending) == CONVERT_WORKERS:  # the oldest is this converter's batch
-                done, busy = pending.popleft()
-                yield done, busy.result()
-            converter.submit(sources)
-            pending.append((batch, converter))
-        while pending:
-            done, busy = pending.popleft()
-            yield done, busy.result()
-    finally:
-        for converter in converters:
-            converter.close()
 
 
 def _write_batch(wh: Warehouse, batch: list[tuple], chunked: list[Chunked], now: datetime,

@@ -33,16 +33,18 @@ from __future__ import annotations
 import array
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from . import semantic
+from .children import in_children
 from .tokens import term_counts
 
-BATCH_CHUNKS = 2000
+BATCH_CHUNKS = 5000  # chunks read, counted and written at a time (a read of the lake costs per batch)
+PARALLEL_CHUNKS = 4 * BATCH_CHUNKS  # from this many new chunks, terms are counted in child processes
 BATCH_VECTORS = 512
 VECTORS_MODEL_KEY = "search_vectors_model"
 RECLUSTER_SHARE = 0.2  # rewrite the postings in term order once this share of them arrived unordered
@@ -114,7 +116,7 @@ def update_index(wh: Warehouse) -> IndexReport:
         wh.run("DELETE FROM search_chunks WHERE chunk_key IN (SELECT chunk_key FROM search_gone)")
     wh.run("DROP TABLE search_gone")
     wh.run("""CREATE OR REPLACE TEMP TABLE search_new AS
-        SELECT row_number() OVER (ORDER BY d.chunk_id) AS n, d.chunk_id
+        SELECT row_number() OVER (ORDER BY d.content_type, d.content_id, d.chunk_index) AS n, d.chunk_id
         FROM documents d LEFT JOIN search_chunks s ON s.chunk_id = d.chunk_id WHERE s.chunk_id IS NULL""")
     new = wh.count("search_new")
     if new:
@@ -123,12 +125,11 @@ def update_index(wh: Warehouse) -> IndexReport:
                        chunk_key=int(wh.run("SELECT coalesce(max(chunk_key), 0) + 1 FROM search_chunks")[0][0]))
         state.term_id = max(state.vocabulary.values(), default=0) + 1
         state.item_key = state.first_new_item_key = max(state.items.values(), default=0) + 1
-        for first in range(1, new + 1, BATCH_CHUNKS):
-            rows = wh.run("""
-                SELECT d.chunk_id, d.content_id, d.content_type, d.space_key, d.text_hash, d.title, d.headings, d.text
-                FROM search_new n JOIN documents d USING (chunk_id) WHERE n.n BETWEEN ? AND ? ORDER BY n.n""",
-                          [first, first + BATCH_CHUNKS - 1])
-            _add_chunks(wh, rows, state, report)
+        batches = _new_chunks(wh, new)
+        counted = (in_children(_count_terms, None, batches) if new >= PARALLEL_CHUNKS else
+                   ((rows, _count_terms(texts)) for rows, texts in batches))
+        for rows, counts in counted:
+            _add_chunks(wh, rows, counts, state, report)
     wh.run("DROP TABLE search_new")
     if report.chunks_removed:
         wh.run("DELETE FROM search_items WHERE item_key NOT IN (SELECT item_key FROM search_chunks)")
@@ -160,14 +161,32 @@ _ITEMS = pa.schema([("item_key", pa.int32()), ("content_id", pa.string()), ("con
 _TERMS = pa.schema([("term", pa.string()), ("term_id", pa.int32())])
 
 
-def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexReport) -> None:
+def _new_chunks(wh: Warehouse, new: int) -> Iterator[tuple[list[tuple], list[str]]]:
+    """The chunks of `search_new` in batches, each with the texts they are found by."""
+    for first in range(1, new + 1, BATCH_CHUNKS):
+        rows = wh.run("""
+            SELECT d.chunk_id, d.content_id, d.content_type, d.space_key, d.text_hash, d.title, d.headings, d.text
+            FROM search_new n JOIN documents d USING (chunk_id) WHERE n.n BETWEEN ? AND ? ORDER BY n.n""",
+                      [first, first + BATCH_CHUNKS - 1])
+        yield rows, [index_text(title, headings, text) for *_, title, headings, text in rows]
+
+
+def _count_terms(texts: list[str], _: None = None) -> list[dict[str, int]]:
+    return [term_counts(text) for text in texts]
+
+
+def _int32(values: array.array) -> pa.Array:
+    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
+
+
+def _add_chunks(wh: Warehouse, rows: list[tuple], counts: list[dict[str, int]], state: _State,
+                report: IndexReport) -> None:
     chunks: dict[str, list] = {name: [] for name in _CHUNKS.names}
     # postings as C int arrays (a chunk's repeated keys are one C-level repeat; Arrow takes the buffers)
     postings = {name: array.array("i") for name in _POSTINGS.names}
     items: dict[int, tuple[str, str, str]] = {}
     new_terms: list[tuple[str, int]] = []
-    for chunk_id, content_id, content_type, space_key, text_hash, title, headings, text in rows:
-        found = term_counts(index_text(title, headings, text))
+    for (chunk_id, content_id, content_type, space_key, text_hash, *_), found in zip(rows, counts):
         length = sum(found.values())
         item_key = state.items.get(content_id)
         if item_key is None:
@@ -178,16 +197,14 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
         state.chunk_key += 1
         for name, value in zip(_CHUNKS.names, (chunk_key, chunk_id, item_key, text_hash, length)):
             chunks[name].append(value)
-        term_ids = []
         for term in found:
             term_id = state.vocabulary.get(term)
             if term_id is None:
                 term_id = state.vocabulary[term] = state.term_id
                 state.term_id += 1
                 new_terms.append((term, term_id))
-            term_ids.append(term_id)
-        n = len(term_ids)  # a posting per term, column by column
-        postings["term_id"].extend(term_ids)
+            postings["term_id"].append(term_id)
+        n = len(found)  # a posting per term, column by column
         postings["item_key"] += array.array("i", [item_key]) * n
         postings["chunk_key"] += array.array("i", [chunk_key]) * n
         postings["tf"].extend(found.values())
@@ -203,11 +220,10 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], state: _State, report: IndexRe
     if new_terms:
         insert_arrow(wh, "search_terms", pa.table({"term": [t for t, _ in new_terms], "term_id": [i for _, i in new_terms]},
                                              schema=_TERMS))
-    insert_arrow(wh, "search_postings_new", pa.table(
-        [pa.Array.from_buffers(pa.int32(), len(column), [None, pa.py_buffer(column)]) for column in postings.values()],
-        schema=_POSTINGS))
+    insert_arrow(wh, "search_postings_new", pa.table([_int32(column) for column in postings.values()],
+                                                     schema=_POSTINGS))
     report.terms_added += len(new_terms)
-    report.postings_added += len(postings["term_id"])
+    report.postings_added += len(postings["tf"])
 
 
 def has_vectors(wh: Warehouse) -> bool:

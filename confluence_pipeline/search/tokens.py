@@ -76,7 +76,7 @@ def terms(text: str) -> list[str]:
     return out
 
 
-def term_counts(text: str) -> Counter[str]:
+def term_counts(text: str) -> dict[str, int]:
     """How often each term of `terms` occurs in `text`: what indexing needs, and where a large
     site's indexing spends most of its time. Without CJK runs, the words are counted first and
     each distinct word normalized once; ASCII text is lower-cased first (for ASCII, the same
@@ -84,7 +84,7 @@ def term_counts(text: str) -> Counter[str]:
     if text.isascii():
         words = Counter(_ASCII_TOKEN.findall(text.lower()))
     elif _HAS_CJK.search(text):
-        return Counter(terms(text))
+        return dict(Counter(terms(text)))
     else:
         words = Counter(_WORD.findall(text))
     counts: dict[str, int] = {}
@@ -92,4 +92,4 @@ def term_counts(text: str) -> Counter[str]:
         term = normalize(word)
         if term:
             counts[term] = counts.get(term, 0) + n
-    return Counter(counts)
+    return counts
