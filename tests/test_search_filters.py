@@ -181,6 +181,7 @@ def test_a_built_index_holds_every_chunks_terms_in_term_order(synced, monkeypatc
             assert report.postings_added == len(stored) > 1000
             assert stored == sorted(stored)
             assert report.chunks == wh.count("documents")
+            assert wh.count("search_items") == wh.run("SELECT count(DISTINCT content_id) FROM documents")[0][0]
             return wh.run("""SELECT t.term, c.chunk_id, p.tf, p.length FROM search_postings p
                              JOIN search_terms t USING (term_id) JOIN search_chunks c USING (chunk_key)
                              ORDER BY c.chunk_id, t.term""")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import array
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
@@ -124,7 +124,8 @@ def update_index(wh: Warehouse) -> IndexReport:
                        items=dict(wh.run("SELECT content_id, item_key FROM search_items")),
                        chunk_key=int(wh.run("SELECT coalesce(max(chunk_key), 0) + 1 FROM search_chunks")[0][0]))
         state.term_id = max(state.vocabulary.values(), default=0) + 1
-        state.item_key = state.first_new_item_key = max(state.items.values(), default=0) + 1
+        state.item_key = max(state.items.values(), default=0) + 1
+        state.written = set(state.items.values())
         batches = _new_chunks(wh, new)
         counted = (in_children(_count_terms, None, batches) if new >= PARALLEL_CHUNKS else
                    ((rows, _count_terms(texts)) for rows, texts in batches))
@@ -149,7 +150,7 @@ class _State:
     chunk_key: int
     term_id: int = 1
     item_key: int = 1
-    first_new_item_key: int = 1  # keys below it have a row in search_items from an earlier run
+    written: set[int] = field(default_factory=set)  # item keys with a row in search_items
 
 
 _CHUNKS = pa.schema([("chunk_key", pa.int32()), ("chunk_id", pa.string()), ("item_key", pa.int32()),
@@ -210,9 +211,10 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], counts: list[dict[str, int]], 
         postings["tf"].extend(found.values())
         postings["length"] += array.array("i", [length]) * n
     # an item's row is rewritten with what its newest chunks say (a move changes its space)
-    stored = [key for key in items if key < state.first_new_item_key]
+    stored = [key for key in items if key in state.written]  # an item's chunks may span batches
     if stored:
         wh.run("DELETE FROM search_items WHERE item_key IN (SELECT unnest(?))", [stored])
+    state.written.update(items)
     insert_arrow(wh, "search_items", pa.table({"item_key": list(items), "content_id": [v[0] for v in items.values()],
                                           "content_type": [v[1] for v in items.values()],
                                           "space_key": [v[2] for v in items.values()]}, schema=_ITEMS))
