@@ -171,8 +171,8 @@ FOLDER_EXPAND = tuple(f"content.{e}" for e in ("version", "space", "ancestors", 
 
 def search_content(ctx: SyncContext, cql: str, expand: tuple[str, ...]) -> Iterator[ContentV1]:
     """Content by CQL, archived content and archived spaces included: CQL leaves them out by
-    default, v2 listings do not. No excerpts: the sync never reads them, and making them is most
-    of what a search of 250 ids costs the server."""
+    default, v2 listings do not. No excerpts: the sync never reads them, and making them is a
+    fifth of what a search of 250 ids costs the server."""
     for hit in ctx.client.search(cql, expand=expand, limit=250, excerpt="none", include_archived_spaces=True,
                                  content_statuses=("current", "archived")):
         if hit.content is not None:
