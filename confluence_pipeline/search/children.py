@@ -1,4 +1,4 @@
-"""CPU work of a large rebuild spread over child processes: `in_children` maps a function over
+"""CPU work of a large rebuild spread over child processes: `mapped` maps a function over
 batches in CHILDREN processes and yields the results in order, while the caller's own process
 goes on reading and writing the lake.
 
@@ -52,11 +52,22 @@ class _Child:
             self.process.wait()
 
 
-def in_children(function: Callable[[Any, Any], Any], shared: Any,
-                batches: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any]]:
-    """(key, function(batch, shared)) for each (key, batch), in order, computed in CHILDREN
-    processes; `function` is a module-level function, `shared` what every call takes (sent
-    once). Batch i goes to child i mod CHILDREN."""
+def mapped(function: Callable[[Any, Any], Any], shared: Any, batches: Iterable[tuple[Key, Any]], *,
+           in_children: bool) -> Iterator[tuple[Key, Any]]:
+    """(key, function(batch, shared)) for each (key, batch), in order: computed in CHILDREN
+    processes when `in_children` (a large rebuild), else here (a start of children would cost
+    more than the work)."""
+    if in_children:
+        yield from _in_children(function, shared, batches)
+    else:
+        for key, batch in batches:
+            yield key, function(batch, shared)
+
+
+def _in_children(function: Callable[[Any, Any], Any], shared: Any,
+                 batches: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any]]:
+    """`mapped` in child processes; `function` is a module-level function, `shared` what every
+    call takes (sent once). Batch i goes to child i mod CHILDREN."""
     children = [_Child(f"{function.__module__}:{function.__qualname__}", shared) for _ in range(CHILDREN)]
     pending: deque[tuple[Key, _Child]] = deque()  # batches sent, oldest first
     try:

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..settings import IndexingFilters
 from ..storage.warehouse import Warehouse
@@ -30,7 +30,7 @@ from ..text.extractor import Extractor
 from ..text.blocks import Names
 from ..text.chunks import Chunk, chunk_blocks
 from ..text.storage import convert
-from .children import in_children
+from .children import mapped
 
 CONVERTER_VERSION = "1"  # raise when conversion or chunking changes: every item is rebuilt
 BATCH_ITEMS = 500
@@ -161,7 +161,8 @@ def build_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *, l
             batches = (stale[start:start + BATCH_ITEMS] for start in range(0, len(stale), BATCH_ITEMS))
             sourced = ((batch, _sources(wh, batch, extractor)) for batch in batches)
             done = 0
-            for batch, chunked in _chunk_batches(sourced, names, parallel=len(stale) >= PARALLEL_ITEMS):
+            parallel = len(stale) >= PARALLEL_ITEMS
+            for batch, chunked in mapped(_chunked, names, sourced, in_children=parallel):
                 _write_batch(wh, batch, chunked, now, report)
                 done += len(batch)
                 progress(f"documents: {done}/{len(stale)} items")
@@ -212,16 +213,6 @@ def _chunked(sources: list[tuple[str, str]], names: Names) -> list[Chunked]:
             status = "ok" if blocks else "empty"
         out.append((chunk_blocks(blocks), status, reason))
     return out
-
-
-def _chunk_batches(sourced: Iterator[tuple[list[tuple], list[tuple[str, str]]]], names: Names, *,
-                   parallel: bool) -> Iterator[tuple[list[tuple], list[Chunked]]]:
-    """Each batch with its items chunked, in order: in child processes when `parallel`."""
-    if parallel:
-        yield from in_children(_chunked, names, sourced)
-    else:
-        for batch, sources in sourced:
-            yield batch, _chunked(sources, names)
 
 
 def _write_batch(wh: Warehouse, batch: list[tuple], chunked: list[Chunked], now: datetime,

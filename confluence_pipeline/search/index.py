@@ -40,7 +40,7 @@ import pyarrow as pa
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from . import semantic
-from .children import in_children
+from .children import mapped
 from .tokens import term_counts
 
 BATCH_CHUNKS = 5000  # chunks read, counted and written at a time (a read of the lake costs per batch)
@@ -126,10 +126,7 @@ def update_index(wh: Warehouse) -> IndexReport:
         state.term_id = max(state.vocabulary.values(), default=0) + 1
         state.item_key = max(state.items.values(), default=0) + 1
         state.written = set(state.items.values())
-        batches = _new_chunks(wh, new)
-        counted = (in_children(_count_terms, None, batches) if new >= PARALLEL_CHUNKS else
-                   ((rows, _count_terms(texts)) for rows, texts in batches))
-        for rows, counts in counted:
+        for rows, counts in mapped(_count_terms, None, _new_chunks(wh, new), in_children=new >= PARALLEL_CHUNKS):
             _add_chunks(wh, rows, counts, state, report)
     wh.run("DROP TABLE search_new")
     if report.chunks_removed:
