@@ -21,6 +21,8 @@ import zipfile
 import zlib
 from typing import Callable
 
+import numpy
+
 from .bodies import escape
 from .words import (ATTACHMENT_FACTS, DOC_KINDS, NON_LATIN_PARAGRAPHS, TEAMS, THINGS, make_paragraph_texts,
                     make_sentences, planted_facts)
@@ -108,19 +110,32 @@ def _filler(rng: random.Random, n: int) -> bytes:
 
 def _lines(rng: random.Random, paragraphs: list[str], budget: int, width: int = 95) -> list[str]:
     """Paragraphs wrapped to `width` characters, about `budget` characters in all."""
+    wrapped = _wrapped(tuple(paragraphs), width)
     out: list[str] = []
     used = 0
     while used < budget:
+        lines, length = wrapped[rng.randrange(len(paragraphs))]
+        out += lines
+        used += length
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _wrapped(paragraphs: tuple[str, ...], width: int) -> list[tuple[list[str], int]]:
+    """Each paragraph as its wrapped lines (then an empty one) and their length: wrapping is most
+    of a PDF's making, and files draw the same few hundred paragraphs."""
+    out = []
+    for paragraph in paragraphs:
+        lines: list[str] = []
         line = ""
-        for word in rng.choice(paragraphs).split():
+        for word in paragraph.split():
             if len(line) + len(word) + 1 > width:
-                out.append(line)
-                used += len(line)
+                lines.append(line)
                 line = word
             else:
                 line = "%s %s" % (line, word) if line else word
-        out += [line, ""]
-        used += len(line)
+        lines += [line, ""]
+        out.append((lines, sum(map(len, lines))))
     return out
 
 
@@ -171,6 +186,7 @@ def _csv(rng: random.Random, size: int, title: str, fact: str | None, paragraphs
 # PDF
 
 
+@functools.lru_cache(maxsize=16384)  # the lines of the few hundred paragraphs files draw on
 def _pdf_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
@@ -227,7 +243,10 @@ def _pdf_padding(rng: random.Random, n: int) -> bytes:
     """Exactly n bytes of PDF comment lines ("%" + text + newline, 80 bytes each)."""
     full, rest = divmod(n, 80)
     text = _filler(rng, full * 78 + max(rest - 2, 0))
-    out = b"".join(b"%" + text[i * 78:(i + 1) * 78] + b"\n" for i in range(full))
+    lines = numpy.empty((full, 80), dtype=numpy.uint8)  # a line at a time is most of a large PDF's making
+    lines[:, 0], lines[:, 79] = ord("%"), ord("\n")
+    lines[:, 1:79] = numpy.frombuffer(text, dtype=numpy.uint8, count=full * 78).reshape(full, 78)
+    out = lines.tobytes()
     if rest == 1:
         out += b"\n"
     elif rest > 1:
@@ -314,7 +333,7 @@ def _zip(members: list[tuple[str, bytes, int]], stamp: tuple[int, ...], comment:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
 
 
 def _png(rng: random.Random, size: int, width: int, height: int) -> bytes:
@@ -334,18 +353,31 @@ def _png(rng: random.Random, size: int, width: int, height: int) -> bytes:
 def _png_image_data(first_row: bytes, width: int, height: int) -> bytes:
     """The zlib stream of `first_row` and `height - 1` rows that repeat it (filter Up). The first
     row is compressed on its own and ends in a full flush, so the deflate blocks of the repeats,
-    the same for every image of this size, follow it as they are (compressing them is 10 ms)."""
+    the same for every image of this size, follow it as they are (compressing them is 10 ms), and
+    so does their checksum."""
     compressor = zlib.compressobj(9)
     head = compressor.compress(first_row) + compressor.flush(zlib.Z_FULL_FLUSH)
-    repeats = (b"\x02" + bytes(width)) * (height - 1)
-    checksum = zlib.adler32(repeats, zlib.adler32(first_row))
-    return head + _png_repeats(width, height) + struct.pack(">I", checksum)
+    repeats, repeats_adler32, repeats_length = _png_repeats(width, height)
+    checksum = _adler32_combine(zlib.adler32(first_row), repeats_adler32, repeats_length)
+    return head + repeats + struct.pack(">I", checksum)
 
 
 @functools.lru_cache(maxsize=len(_PNG_SIZES) + 1)
-def _png_repeats(width: int, height: int) -> bytes:
-    compressor = zlib.compressobj(9, wbits=-15)  # raw deflate: no header, no checksum
-    return compressor.compress((b"\x02" + bytes(width)) * (height - 1)) + compressor.flush()
+def _png_repeats(width: int, height: int) -> tuple[bytes, int, int]:
+    """The repeated rows as raw deflate (no header, no checksum), their Adler-32 and length."""
+    rows = (b"\x02" + bytes(width)) * (height - 1)
+    compressor = zlib.compressobj(9, wbits=-15)
+    return compressor.compress(rows) + compressor.flush(), zlib.adler32(rows), len(rows)
+
+
+def _adler32_combine(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of two byte strings one after the other, from theirs (zlib's adler32_combine,
+    which Python's zlib does not offer)."""
+    base = 65521
+    rem = second_length % base
+    low = (first & 0xFFFF) + (second & 0xFFFF) + base - 1
+    high = rem * (first & 0xFFFF) + (first >> 16) + (second >> 16) + base - rem
+    return (low % base) | ((high % base) << 16)
 
 
 _BUILDERS = {"txt": _txt, "csv": _csv, "pdf": _pdf, "docx": _docx}
