@@ -13,6 +13,7 @@ from confluence_pipeline.confluence.models import (Ancestor, Attachment, AuditRe
                                                    DirectChild, Folder, FooterComment, Group, InlineComment,
                                                    Label, Page, SearchResult, Space, SpacePermission, User,
                                                    UserV1, Version)
+from confluence_pipeline.confluence.ratelimit import RetryPolicy
 from confluence_pipeline.emulator.app import Emulator
 
 EMAIL = "admin@example.com"
@@ -215,3 +216,25 @@ def test_a_wrong_api_token_names_the_settings_to_fix(emu):
 def test_missing_api_token_settings_are_named():
     with pytest.raises(AuthError, match="CONFLUENCE_SITE_URL, CONFLUENCE_EMAIL and CONFLUENCE_API_TOKEN"):
         ConfluenceClient.with_api_token("", EMAIL, "")
+
+
+def test_the_proxy_environment_is_followed_for_listings_and_downloads(emu, monkeypatch, tmp_path):
+    """HTTP_PROXY carries every call, the download's redirect hop too; NO_PROXY exempts a host.
+    The emulator plays the proxy (it serves absolute-form request targets) for a site whose host
+    does not resolve, so a call that skipped the proxy could not succeed."""
+    site = "http://confluence.invalid"
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", emu.base_url)
+    monkeypatch.setenv("http_proxy", emu.base_url)
+    client = ConfluenceClient.with_api_token(site, EMAIL, API_TOKEN)
+    attachment = next(a for a in client.attachments() if a.page_id and a.file_size)
+    assert client.download_attachment(attachment.container_id, attachment.id, tmp_path / "file") == attachment.file_size
+    assert client.download_attachment(attachment.container_id, attachment.id, tmp_path / "again") == attachment.file_size
+
+    monkeypatch.setenv("NO_PROXY", "confluence.invalid")
+    monkeypatch.setenv("no_proxy", "confluence.invalid")
+    direct = ConfluenceClient.with_api_token(site, EMAIL, API_TOKEN,
+                                             retry=RetryPolicy(max_outage=0.0, sleep=lambda s: None))
+    with pytest.raises(Exception, match="confluence.invalid"):
+        next(iter(direct.attachments()))

@@ -35,6 +35,7 @@ from .failures import (NETWORK_ERRORS, detail, error_for, exhausted, network_rea
                        unreachable)
 from .operations import READ_POSTS
 from .ratelimit import Pacer, RetryPolicy, Stopped, Throttle
+from .session import Session
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Transport:
         self.pacer = pacer or Pacer(sleep=self._wait, clock=self.retry.clock, max_pause=self.retry.max_rate_limit_wait)
         self.throttle = Throttle(pool_size, clock=self.retry.clock, sleep=self._wait)
         self._auth = auth
-        self._session = session or requests.Session()
+        self._session = session or Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
