@@ -12,6 +12,7 @@ from . import rows as R
 from .comment_deletions import comment_fates, mark_comments_trashed
 from .labels import labels_follow_content, replace_labels
 from .listings import search_content
+from .scope import apply_scope
 from .step import AssetReport, SyncContext, measured_step
 from .trash import mark_purged
 from .tree import mend_tree
@@ -41,6 +42,8 @@ def reconcile(ctx: SyncContext) -> AssetReport:
                     missing = _folders_gone(ctx, wh, missing, seen)
                 report.deleted += mark_purged(ctx, wh, table, missing)
             mend_tree(ctx, wh, "folders")
+            # what it stored (trashed comments, pages and folders the mend read by id) is scoped like the rest
+            apply_scope(wh, ctx.settings.filters, ctx.tz)
             # adding or removing a label makes no new version, so only a full re-read sees it
             live = sorted(wh.ids("pages", "deleted_at IS NULL") | wh.ids("blogposts", "deleted_at IS NULL"), key=int)
             labels = AssetReport("labels")

@@ -87,9 +87,28 @@ def scope_spaces(wh: Warehouse, filters: SyncFilters) -> None:
     wh.run(f"UPDATE spaces s SET in_scope = ({space_ok}) WHERE in_scope IS DISTINCT FROM ({space_ok})", params * 2)
 
 
-def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, int]:
-    """Mark every stored row in or out of the sync filters' scope; returns rows now out of scope."""
-    scope_spaces(wh, filters)
+# Whose rows, besides its own and the filters, a table's scope follows from: spaces (their keys),
+# containers (comments, attachments), and the tree (pages and folders: the mend rewrites both
+# tables' ancestor paths). In order: a table comes after those it follows from, the tree's pair
+# aside (neither reads the other's scope, only its paths).
+SCOPE_INPUTS: dict[str, tuple[str, ...]] = {
+    "spaces": (), "pages": ("spaces", "folders"), "folders": ("spaces", "pages"), "blogposts": ("spaces",),
+    "comments": ("pages", "blogposts"), "attachments": ("pages", "blogposts")}
+
+
+def scope_follows(changed: str) -> list[str]:
+    """The tables whose scope may change when `changed`'s rows do: it, and what follows from it."""
+    affected = {changed}
+    for table, inputs in SCOPE_INPUTS.items():
+        if affected.intersection(inputs):
+            affected.add(table)
+    return [table for table in SCOPE_INPUTS if table in affected]
+
+
+def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo, tables: list[str] = list(SCOPE_INPUTS)) -> None:
+    """Mark every stored row of `tables` in or out of the sync filters' scope."""
+    if "spaces" in tables:
+        scope_spaces(wh, filters)
 
     def content(table: str, id_in: list[str], id_out: list[str], tree: bool) -> None:
         params: list = []
@@ -103,15 +122,18 @@ def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo) -> dict[str, 
                   FROM {table} LEFT JOIN spaces sp ON sp.id = {table}.space_id) s
             WHERE {table}.id = s.id AND {table}.in_scope IS DISTINCT FROM s.in_scope""", params)
 
-    content("pages", filters.page_ids_in, filters.page_ids_not_in, tree=True)
-    content("folders", filters.page_ids_in, filters.page_ids_not_in, tree=True)
-    content("blogposts", filters.blogpost_ids_in, filters.blogpost_ids_not_in, tree=False)
+    if "pages" in tables:
+        content("pages", filters.page_ids_in, filters.page_ids_not_in, tree=True)
+    if "folders" in tables:
+        content("folders", filters.page_ids_in, filters.page_ids_not_in, tree=True)
+    if "blogposts" in tables:
+        content("blogposts", filters.blogpost_ids_in, filters.blogpost_ids_not_in, tree=False)
     for table in ("comments", "attachments"):
+        if table not in tables:
+            continue
         wh.run(f"""
             UPDATE {table} SET in_scope = c.in_scope
             FROM (SELECT t.id, coalesce(p.in_scope, b.in_scope, FALSE) AS in_scope FROM {table} t
                   LEFT JOIN pages p ON t.container_type = 'page' AND p.id = t.container_id
                   LEFT JOIN blogposts b ON t.container_type = 'blogpost' AND b.id = t.container_id) c
             WHERE {table}.id = c.id AND {table}.in_scope IS DISTINCT FROM c.in_scope""")
-    return {t: wh.count(t, "in_scope = FALSE") for t in ("spaces", "pages", "folders", "blogposts", "comments",
-                                                          "attachments")}

@@ -23,7 +23,7 @@ from ..confluence.transport import RETRY_CAUSES
 from ..settings import Settings
 from ..storage.schema import TABLES
 from ..storage.warehouse import Warehouse, WriteCounts
-from .scope import apply_scope
+from .scope import apply_scope, scope_follows
 from .windows import Windows
 
 
@@ -147,21 +147,22 @@ class _Measure:
 
 def wrote(report: AssetReport) -> bool:
     """Whether a step changed rows so far. Scope follows from the rows and the filters alone and
-    every step that changed rows recomputes it: one that did not, skips it (it updates every
-    table). So does the pages step's tree mend: what other steps change in the tree, the folders
+    every step that changed rows recomputes it: one that did not, skips it (it updates whole
+    tables). So does the pages step's tree mend: what other steps change in the tree, the folders
     step's mend (over pages and folders, every run) finds."""
     return bool(report.fetched or report.deleted or report.counts.inserted or report.counts.updated)
 
 
 def rescope(ctx: SyncContext, wh: Warehouse, report: AssetReport, table: str) -> int:
-    """Mark every stored row in or out of the filters' scope (`apply_scope`, an update of every
-    table) and return the rows of `table` out of scope. Scope follows from the rows and the
-    filters alone, and every step that changed either applied it: a step that wrote nothing
-    under the same filters skips it."""
+    """Mark stored rows in or out of the filters' scope (`apply_scope`) and return the rows of
+    `table` out of scope. Scope follows from the rows and the filters alone, and every step that
+    changed either applied it: a step that wrote nothing under the same filters skips it, one that
+    wrote `table` updates the tables whose scope follows from it (`scope_follows`), and changed
+    filters update every table."""
     applied = ctx.settings.filters.model_dump_json() + ctx.settings.sync.timezone
-    if not wrote(report) and wh.get_state("scope:applied") == applied:
-        return wh.count(table, "in_scope = FALSE") if table != "labels" else 0
-    out = apply_scope(wh, ctx.settings.filters, ctx.tz).get(table, 0)
     if wh.get_state("scope:applied") != applied:
+        apply_scope(wh, ctx.settings.filters, ctx.tz)
         wh.set_state("scope:applied", applied)
-    return out
+    elif wrote(report):
+        apply_scope(wh, ctx.settings.filters, ctx.tz, scope_follows(table))
+    return wh.count(table, "in_scope = FALSE")
