@@ -31,6 +31,7 @@ chunk is found by BM25 alone and a gone chunk's vector is never read.
 from __future__ import annotations
 
 import array
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -195,18 +196,18 @@ def _add_chunks(wh: Warehouse, rows: list[tuple], counts: list[dict[str, int]], 
         state.chunk_key += 1
         for name, value in zip(_CHUNKS.names, (chunk_key, chunk_id, item_key, text_hash, length)):
             chunks[name].append(value)
-        for term in found:
-            term_id = state.vocabulary.get(term)
-            if term_id is None:
-                term_id = state.vocabulary[term] = state.term_id
-                state.term_id += 1
-                new_terms.append((term, term_id))
-            postings["term_id"].append(term_id)
         n = len(found)  # a posting per term, column by column
         postings["item_key"] += array.array("i", [item_key]) * n
         postings["chunk_key"] += array.array("i", [chunk_key]) * n
         postings["tf"].extend(found.values())
         postings["length"] += array.array("i", [length]) * n
+    # the terms' ids, in C loops over the batch's millions of terms (new ones numbered in term order)
+    terms = list(itertools.chain.from_iterable(counts))
+    for term in sorted(set(terms).difference(state.vocabulary)):
+        state.vocabulary[term] = state.term_id
+        new_terms.append((term, state.term_id))
+        state.term_id += 1
+    postings["term_id"] = array.array("i", map(state.vocabulary.__getitem__, terms))
     # an item's row is rewritten with what its newest chunks say (a move changes its space)
     stored = [key for key in items if key in state.written]  # an item's chunks may span batches
     if stored:
