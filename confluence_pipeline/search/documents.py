@@ -192,9 +192,8 @@ def _sources(wh: Warehouse, batch: list[tuple], extractor: Extractor) -> list[tu
         elif content_id in stored:
             sources.append(("extracted", stored[content_id]))
         else:
-            extracted = (extractor.extract(Path(local_path), media_type, title) if local_path else
-                         Extracted(status="skipped", reason="file not downloaded"))
-            sources.append(("extracted", extracted.to_json()))
+            sources.append(("extracted", extractor.extract_json(Path(local_path), media_type, title) if local_path
+                            else Extracted(status="skipped", reason="file not downloaded").to_json()))
     return sources
 
 

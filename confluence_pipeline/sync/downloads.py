@@ -68,7 +68,7 @@ def download_attachments(ctx: SyncContext, wh: Warehouse, report: AssetReport) -
                     continue
                 text = key = None
                 if status == "current" and indexed.get(container_type):
-                    text = extractor.extract(dest, media_type, title).to_json()
+                    text = extractor.extract_json(dest, media_type, title)
                     key = f"{version}/{EXTRACTION_VERSION}"
                 saved.append((attachment_id, str(dest), version, text, key))
                 held += len(text or "")

@@ -36,8 +36,13 @@ class Extractor:
         self.close()
 
     def extract(self, path: Path, media_type: str | None, filename: str | None) -> Extracted:
+        return Extracted.from_json(self.extract_json(path, media_type, filename))
+
+    def extract_json(self, path: Path, media_type: str | None, filename: str | None) -> str:
+        """`extract`'s result as `Extracted.to_json` writes it, for callers that store it: the
+        child's reply as it came, not decoded and encoded again (megabytes for a large file)."""
         if file_kind(media_type, filename) is None:
-            return Extracted(status="skipped", reason=f"unsupported file type ({media_type or 'unknown'})")
+            return Extracted(status="skipped", reason=f"unsupported file type ({media_type or 'unknown'})").to_json()
         process = self._child()
         try:
             assert process.stdin is not None
@@ -46,14 +51,14 @@ class Extractor:
             reply = self._replies.get(timeout=self.limits.max_seconds + self.grace_s)
         except queue.Empty:
             self._kill()
-            return Extracted(status="skipped", reason=f"took longer than {self.limits.max_seconds:g} s")
+            return Extracted(status="skipped", reason=f"took longer than {self.limits.max_seconds:g} s").to_json()
         except OSError:
             reply = ""
         if not reply:  # the child died: end of its output
             self._kill()
             return Extracted(status="skipped", reason="the extracting process died on this file "
-                                                      "(out of memory, or a crash inside a parser)")
-        return Extracted.from_json(reply)
+                                                      "(out of memory, or a crash inside a parser)").to_json()
+        return reply.rstrip("\n")
 
     def _child(self) -> subprocess.Popen[str]:
         if self._process is not None and self._process.poll() is None:
