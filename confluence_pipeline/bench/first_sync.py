@@ -67,7 +67,7 @@ def bench_first_sync(scale: int, seed: int, latency_ms: int, *, as_json: bool = 
     result = {"scale": scale, "seed": seed, "latency_ms": latency_ms, "rc": outcome["rc"], "wall_s": outcome["wall_s"],
               "peak_rss_mb": round(peak_rss_mb), "steps": steps, "calls": sum(int(s["calls"]) for s in steps.values()),
               "emulator_requests": received.get("received_requests"), "sequential_calls": sequential,
-              "bound_s": round(bound, 1), "ratio": round(outcome["wall_s"] / bound, 2) if bound else None,
+              "bound_s": round(bound, 1), "ratio": round(outcome["wall_s"] / bound, 3) if bound else None,
               "goal_ratio": GOAL_RATIO}
     print(format_report(result), file=out)
     if as_json:
@@ -85,7 +85,7 @@ def format_report(r: dict[str, Any]) -> str:
                      f"{s['step_s']:>9.1f}")
     lines.append(f"  {'all steps, one after another':<31}{r['calls']:>7}{r['sequential_calls']:>10}"
                  f"{r['bound_s']:>9.1f}{sum(s['step_s'] for s in r['steps'].values()):>9.1f}")
-    met = r["ratio"] is not None and r["ratio"] <= r["goal_ratio"]
+    met = r["bound_s"] > 0 and r["wall_s"] <= r["goal_ratio"] * r["bound_s"]  # not the rounded ratio
     lines.append(f"  wall {r['wall_s']:.1f} s (process start to exit), bound {r['bound_s']:.1f} s, "
                  f"ratio {r['ratio']}, peak RSS {r['peak_rss_mb']:,} MB; "
                  f"goal ratio <= {r['goal_ratio']}: {'met' if met else 'NOT met'}")
