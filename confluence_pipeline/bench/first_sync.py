@@ -87,7 +87,8 @@ def format_report(r: dict[str, Any]) -> str:
                  f"{r['bound_s']:>9.1f}{sum(s['step_s'] for s in r['steps'].values()):>9.1f}")
     met = r["bound_s"] > 0 and r["wall_s"] <= r["goal_ratio"] * r["bound_s"]  # not the rounded ratio
     lines.append(f"  wall {r['wall_s']:.1f} s (process start to exit), bound {r['bound_s']:.1f} s, "
-                 f"ratio {'-' if r['ratio'] is None else format(r['ratio'], '.3f')}, peak RSS {r['peak_rss_mb']:,} MB; "
+                 f"ratio {'-' if r['ratio'] is None else format(r['ratio'], '.3f')}, "
+                 f"peak RSS {r['peak_rss_mb']:,} MB; "
                  f"goal ratio <= {r['goal_ratio']}: {'met' if met else 'NOT met'}")
     lines.append(f"  requests the emulator received: {r['emulator_requests']:,} (calls the steps counted: "
                  f"{r['calls']:,})")

@@ -34,7 +34,8 @@ class Session(requests.Session):
         with self._lock:
             known = self._environ_proxies.get(key)
         if known is None:
-            known = (get_environ_proxies(url, no_proxy=no_proxy), should_bypass_proxies(url, no_proxy=no_proxy))
+            known = (get_environ_proxies(url, no_proxy=no_proxy),
+                     should_bypass_proxies(url, no_proxy=no_proxy))
             with self._lock:
                 self._environ_proxies[key] = known
         return known
@@ -42,7 +43,8 @@ class Session(requests.Session):
     def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict:
         """requests.Session's, with the environment read through `_environment`."""
         if self.trust_env:
-            environ_proxies, _ = self._environment(url, proxies.get("no_proxy") if proxies is not None else None)
+            no_proxy = proxies.get("no_proxy") if proxies is not None else None
+            environ_proxies, _ = self._environment(url, no_proxy)
             if proxies is not None:
                 for scheme, proxy in environ_proxies.items():
                     proxies.setdefault(scheme, proxy)

@@ -366,7 +366,7 @@ class Emulator:
     @staticmethod
     def _json(status: int, body: Any, *, headers: dict[str, str] | None = None,
               content_type: str = "application/json", cache: bool = True) -> Response:
-        data = orjson.dumps(body)  # an answer of 250 expanded items is ~1 MB: orjson makes it in a fifth of the time
+        data = orjson.dumps(body)  # 250 expanded items make ~1 MB: orjson is 3-5x faster than json
         response = Response(data, status=status, headers=headers or {}, content_type=content_type)
         if not cache:
             response.headers["Cache-Control"] = "no-store"

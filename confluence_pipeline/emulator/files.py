@@ -333,7 +333,8 @@ def _zip(members: list[tuple[str, bytes, int]], stamp: tuple[int, ...], comment:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
+    crc = zlib.crc32(data, zlib.crc32(kind))  # of kind + data, without joining them
+    return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)))
 
 
 def _png(rng: random.Random, size: int, width: int, height: int) -> bytes:

@@ -192,8 +192,9 @@ def _sources(wh: Warehouse, batch: list[tuple], extractor: Extractor) -> list[tu
         elif content_id in stored:
             sources.append(("extracted", stored[content_id]))
         else:
-            sources.append(("extracted", extractor.extract_json(Path(local_path), media_type, title) if local_path
-                            else Extracted(status="skipped", reason="file not downloaded").to_json()))
+            extracted = (extractor.extract_json(Path(local_path), media_type, title) if local_path else
+                         Extracted(status="skipped", reason="file not downloaded").to_json())
+            sources.append(("extracted", extracted))
     return sources
 
 

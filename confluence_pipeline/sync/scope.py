@@ -9,6 +9,7 @@ every stored row on the next sync.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Collection
 from zoneinfo import ZoneInfo
 
 from ..settings import DateRange, SyncFilters
@@ -105,7 +106,8 @@ def scope_follows(changed: str) -> list[str]:
     return [table for table in SCOPE_INPUTS if table in affected]
 
 
-def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo, tables: list[str] = list(SCOPE_INPUTS)) -> None:
+def apply_scope(wh: Warehouse, filters: SyncFilters, tz: ZoneInfo,
+                tables: Collection[str] = tuple(SCOPE_INPUTS)) -> None:
     """Mark every stored row of `tables` in or out of the sync filters' scope."""
     if "spaces" in tables:
         scope_spaces(wh, filters)

@@ -42,7 +42,7 @@ class Extractor:
         """`extract`'s result as `Extracted.to_json` writes it, for callers that store it: the
         child's reply as it came, not decoded and encoded again (megabytes for a large file)."""
         if file_kind(media_type, filename) is None:
-            return Extracted(status="skipped", reason=f"unsupported file type ({media_type or 'unknown'})").to_json()
+            return _skipped(f"unsupported file type ({media_type or 'unknown'})")
         process = self._child()
         try:
             assert process.stdin is not None
@@ -51,13 +51,13 @@ class Extractor:
             reply = self._replies.get(timeout=self.limits.max_seconds + self.grace_s)
         except queue.Empty:
             self._kill()
-            return Extracted(status="skipped", reason=f"took longer than {self.limits.max_seconds:g} s").to_json()
+            return _skipped(f"took longer than {self.limits.max_seconds:g} s")
         except OSError:
             reply = ""
         if not reply:  # the child died: end of its output
             self._kill()
-            return Extracted(status="skipped", reason="the extracting process died on this file "
-                                                      "(out of memory, or a crash inside a parser)").to_json()
+            return _skipped("the extracting process died on this file "
+                            "(out of memory, or a crash inside a parser)")
         return reply.rstrip("\n")
 
     def _child(self) -> subprocess.Popen[str]:
@@ -90,6 +90,10 @@ class Extractor:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
+
+
+def _skipped(reason: str) -> str:
+    return Extracted(status="skipped", reason=reason).to_json()
 
 
 def _read_lines(process: subprocess.Popen[str], replies: queue.Queue[str]) -> None:
