@@ -14,7 +14,6 @@ only parses, authenticates, limits, dispatches and renders.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import socket
@@ -98,7 +97,7 @@ def _spoil(kind: str, response: Response) -> Response:
     if kind == "malformed_json":
         response.set_data(data[:-1] + b',"')
         return response
-    body = json.loads(data)
+    body = orjson.loads(data)
     if kind == "foreign_next":
         nxt = body["_links"]["next"]
         foreign = FOREIGN_HOST + (nxt if nxt.startswith("/") else "/" + nxt)
@@ -112,7 +111,7 @@ def _spoil(kind: str, response: Response) -> Response:
                 for key in ("createdAt", "when"):
                     if key in holder:
                         holder[key] = "last Tuesday, around noon"
-    response.set_data(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    response.set_data(orjson.dumps(body))
     return response
 
 
@@ -396,6 +395,6 @@ def _json_body(request: Request) -> Any:
     if request.method not in ("POST", "PUT") or not request.data:
         return None
     try:
-        return json.loads(request.data)
+        return orjson.loads(request.data)
     except ValueError:
         raise BadRequest("The request body is not valid JSON") from None
