@@ -50,15 +50,15 @@ BATCH_VECTORS = 512
 VECTORS_MODEL_KEY = "search_vectors_model"
 RECLUSTER_SHARE = 0.2  # rewrite the postings in term order once this share of them arrived unordered
 
-_TABLES = [
-    """CREATE TABLE IF NOT EXISTS search_items (item_key INTEGER NOT NULL, content_id VARCHAR NOT NULL,
-        content_type VARCHAR, space_key VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS search_chunks (chunk_key INTEGER NOT NULL, chunk_id VARCHAR NOT NULL,
-        item_key INTEGER NOT NULL, text_hash VARCHAR, length INTEGER NOT NULL)""",
-    "CREATE TABLE IF NOT EXISTS search_terms (term VARCHAR NOT NULL, term_id INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS search_postings (term_id INTEGER NOT NULL, item_key INTEGER NOT NULL,
-        chunk_key INTEGER NOT NULL, tf INTEGER NOT NULL, length INTEGER NOT NULL)""",
-]
+_TABLES = {
+    "search_items": [("item_key", "INTEGER NOT NULL"), ("content_id", "VARCHAR NOT NULL"), ("content_type", "VARCHAR"),
+                     ("space_key", "VARCHAR")],
+    "search_chunks": [("chunk_key", "INTEGER NOT NULL"), ("chunk_id", "VARCHAR NOT NULL"),
+                      ("item_key", "INTEGER NOT NULL"), ("text_hash", "VARCHAR"), ("length", "INTEGER NOT NULL")],
+    "search_terms": [("term", "VARCHAR NOT NULL"), ("term_id", "INTEGER NOT NULL")],
+    "search_postings": [("term_id", "INTEGER NOT NULL"), ("item_key", "INTEGER NOT NULL"),
+                        ("chunk_key", "INTEGER NOT NULL"), ("tf", "INTEGER NOT NULL"), ("length", "INTEGER NOT NULL")],
+}
 
 
 @dataclass
@@ -91,8 +91,9 @@ class EmbeddingsReport:
 
 
 def ensure_index_tables(wh: Warehouse) -> None:
-    for sql in _TABLES:
-        wh.run(sql)
+    for name, columns in _TABLES.items():
+        if not wh.has_table(name):
+            wh.create_table(name, columns)
 
 
 def index_text(title: str | None, headings: list[str] | None, text: str | None) -> str:
@@ -249,7 +250,8 @@ def update_embeddings(wh: Warehouse, semantic_setting: semantic.SemanticSetting 
 
     def start() -> int:
         # a lake stores lists, not fixed-size arrays: search casts them back (FLOAT[384])
-        wh.run("CREATE TABLE IF NOT EXISTS search_vectors (chunk_key INTEGER NOT NULL, vector FLOAT[] NOT NULL)")
+        if not wh.has_table("search_vectors"):
+            wh.create_table("search_vectors", [("chunk_key", "INTEGER NOT NULL"), ("vector", "FLOAT[] NOT NULL")])
         if wh.get_state(VECTORS_MODEL_KEY) != report.model:
             removed = wh.count("search_vectors")
             wh.run("DELETE FROM search_vectors")

@@ -128,8 +128,7 @@ class Warehouse:
         with self.transaction():  # one snapshot for the whole schema change
             for table in missing:
                 if table.name not in existing:  # a lake has no key constraints: `merge` keeps keys unique
-                    self.run(f'CREATE TABLE IF NOT EXISTS "{table.name}" '
-                             f'({", ".join(f"{chr(34)}{c}{chr(34)} {t}" for c, t in table.columns)})')
+                    self.create_table(table.name, table.columns)
                     continue
                 for column, type_ in table.columns:
                     if column not in existing[table.name]:
@@ -139,6 +138,20 @@ class Warehouse:
         if copy_legacy:  # kept, renamed: the lake has all of it now, and nothing is deleted
             self.run("DETACH legacy")
             legacy.rename(legacy.with_name(legacy.name + ".migrated"))
+
+    def create_table(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
+        """CREATE TABLE, with its statistics in the catalog from the start. Call inside a transaction.
+
+        The ducklake extension (the build for DuckDB 1.5.5) caches a table's statistics once the
+        catalog holds a row of them, which the first commit of a row writes. Until then, planning
+        a statement on the table reads them from the catalog again for every column it touches:
+        70 catalog queries, 0.1 s, for an UPDATE of an empty `comments`, and a first sync makes
+        dozens of such statements while tables are still empty. A row inserted and deleted in the
+        creating transaction writes the statistics (0 rows) and leaves no row in any snapshot."""
+        definitions = ", ".join(f'"{column}" {type_}' for column, type_ in columns)
+        self.run(f'CREATE TABLE IF NOT EXISTS "{name}" ({definitions})')
+        self.run(f'INSERT INTO "{name}" VALUES ({", ".join(_placeholder(t) for _, t in columns)})')
+        self.run(f'DELETE FROM "{name}"')
 
     def _copy_legacy(self) -> None:
         """The tables of an earlier version's single DuckDB file (attached as `legacy`), copied into
@@ -332,6 +345,14 @@ class Warehouse:
 
     def count(self, table_name: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
         return int(self.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE {where}', list(params)).fetchall()[0][0])
+
+
+def _placeholder(column_type: str) -> str:
+    """A value for `create_table`'s passing row: NULL, or a zero of the type where NULL is not allowed."""
+    base = column_type.upper().replace("NOT NULL", "").strip()
+    if base == column_type.upper().strip():
+        return "NULL"
+    return f"CAST({'[]' if base.endswith('[]') else 0} AS {base})"
 
 
 def _keep_legacy_landing(lake: Lake) -> None:
