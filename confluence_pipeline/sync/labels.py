@@ -3,15 +3,18 @@ per 250 items (`expand=content.metadata.labels`), each item's label set replaced
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Iterator
 
+from ..confluence.models import ContentV1
 from ..storage.warehouse import Warehouse, WriteCounts
 from . import rows as R
-from .listings import search_content
+from .listings import read_ahead, search_content
 from .staging import FLUSH_ROWS
 from .step import AssetReport, SyncContext, measured_step
 from .watermark import advance_watermark, fetch_bounds
 from .windows import TimeRange
+
+LABELS_EXPAND = ("content.metadata.labels",)
 
 
 def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
@@ -33,16 +36,26 @@ def sync_labels(ctx: SyncContext, rng: TimeRange) -> AssetReport:
 
 def replace_labels(ctx: SyncContext, wh: Warehouse, ids: list[str], report: AssetReport) -> None:
     """Read the labels of `ids` (250 per CQL call) and replace each item's label set whole, so
-    labels removed from an item disappear. Written every FLUSH_ROWS items: memory stays flat."""
-    for start in range(0, len(ids), FLUSH_ROWS):
+    labels removed from an item disappear. Written every FLUSH_ROWS items: memory stays flat.
+    The calls go one at a time, each sent while this thread writes what the one before found."""
+
+    def found() -> Iterator[tuple[int, ContentV1 | None]]:  # (batch start, content); None ends a batch
+        for start in range(0, len(ids), FLUSH_ROWS):
+            for call in range(start, min(start + FLUSH_ROWS, len(ids)), 250):
+                for content in search_content(ctx, f"id in ({','.join(ids[call:call + 250])})", LABELS_EXPAND):
+                    yield start, content
+            yield start, None
+
+    contents: list[ContentV1] = []
+    for start, content in read_ahead(found()):
+        if content is not None:
+            contents.append(content)
+            continue
         batch = ids[start:start + FLUSH_ROWS]
         windows = dict(wh.run("SELECT id, window_key FROM pages WHERE id IN (SELECT unnest(?)) UNION ALL "
                               "SELECT id, window_key FROM blogposts WHERE id IN (SELECT unnest(?))", [batch, batch]))
-        rows: list[dict[str, Any]] = []
-        for call in range(0, len(batch), 250):
-            cql = f"id in ({','.join(batch[call:call + 250])})"
-            for content in search_content(ctx, cql, ("content.metadata.labels",)):
-                rows.extend(R.label_rows(content, ctx.now, windows.get(content.id)))
+        rows = [row for c in contents for row in R.label_rows(c, ctx.now, windows.get(c.id))]
+        contents = []
         report.fetched += len(rows)
         old = set(wh.run("SELECT content_id, label_id FROM labels WHERE content_id IN (SELECT unnest(?))", [batch]))
         new = {(r["content_id"], r["label_id"]) for r in rows}
