@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from ..confluence.directory import RESTRICTION_BATCH, RESTRICTION_EXPAND
 from ..confluence.models import ContentRestriction, ContentV1
 from ..storage.warehouse import Warehouse
 from . import audit
 from .directory import SKIPPABLE, DirectoryReport, record_reads, replace_rows
-from .listings import read_ahead
 from .step import SyncContext, measured_step
 
 FULL_PASS_EVERY = audit.FULL_PASS_EVERY
@@ -59,33 +58,24 @@ def read_restrictions(ctx: SyncContext, items: dict[str, str], now: datetime) ->
     item at a time for what the batch could not show."""
     found = RestrictionRead()
     ids = sorted(items, key=lambda i: (len(i), i))
-    batches = [ids[start:start + RESTRICTION_BATCH] for start in range(0, len(ids), RESTRICTION_BATCH)]
-
-    def hits() -> Iterator[ContentV1 | None]:  # each batch's content, then None
-        for batch in batches:
-            for hit in ctx.client.search(f"id in ({','.join(batch)})", expand=SEARCH_RESTRICTION_EXPAND,
-                                         limit=RESTRICTION_BATCH, include_archived_spaces=True,
-                                         content_statuses=("current", "archived")):
-                if hit.content is not None:
-                    yield hit.content
-            yield None
-
-    # the calls go one at a time, each sent while this thread takes in what the one before found
     single: list[str] = []
-    seen: set[str] = set()
-    done = 0  # batches taken in
-    for content in read_ahead(hits()):
-        if content is None:
-            single += [i for i in batches[done] if i not in seen]
-            done += 1
-            continue
-        if content.id not in items or content.restrictions is None:
-            continue
-        by_op = [content.restrictions.read, content.restrictions.update]
-        if any(r is None or _truncated(r, 200) for r in by_op):
-            continue  # read alone, below
-        seen.add(content.id)
-        found.rows[content.id] = [row for r in by_op for row in _principal_rows(content.id, items[content.id], r, now)]
+    for start in range(0, len(ids), RESTRICTION_BATCH):
+        batch = ids[start:start + RESTRICTION_BATCH]
+        seen: set[str] = set()
+        hits = ctx.client.search(f"id in ({','.join(batch)})", expand=SEARCH_RESTRICTION_EXPAND,
+                                 limit=RESTRICTION_BATCH, include_archived_spaces=True,
+                                 content_statuses=("current", "archived"))
+        for hit in hits:
+            content: ContentV1 | None = hit.content
+            if content is None or content.id not in items or content.restrictions is None:
+                continue
+            by_op = [content.restrictions.read, content.restrictions.update]
+            if any(r is None or _truncated(r, 200) for r in by_op):
+                continue  # read alone, below
+            seen.add(content.id)
+            found.rows[content.id] = [row for r in by_op for row in _principal_rows(content.id, items[content.id],
+                                                                                    r, now)]
+        single += [i for i in batch if i not in seen]
     for content_id in single:
         try:
             restrictions = ctx.client.restrictions(content_id)
