@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from .lake import (ALIAS, Lake, WriteConflict, attached_connection, forget_writer_connection, open_lake,
                    writer_connection)
+from .legacy import copy_legacy, keep_legacy_landing
 from .schema import TABLES, Table
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
@@ -78,7 +79,7 @@ class Warehouse:
             shared = attached_connection(self.lake) if self.as_of is None else None
             self._con = shared or open_lake(self.lake, read_only=True, as_of=self.as_of)
             return self
-        _keep_legacy_landing(self.lake)
+        keep_legacy_landing(self.lake)
         self._con, attached = writer_connection(self.lake)  # the process's attached lake: no extension loads
         if attached:  # once per attach: later writers in this process find the tables in place
             try:
@@ -122,8 +123,8 @@ class Warehouse:
         if not missing:
             return
         legacy = self.lake.legacy_file
-        copy_legacy = not existing and legacy is not None and legacy.exists()
-        if copy_legacy:
+        from_legacy = not existing and legacy is not None and legacy.exists()
+        if from_legacy:
             self.run(f"ATTACH '{str(legacy).replace(chr(39), chr(39) * 2)}' AS legacy (READ_ONLY)")
         with self.transaction():  # one snapshot for the whole schema change
             for table in missing:
@@ -133,9 +134,9 @@ class Warehouse:
                 for column, type_ in table.columns:
                     if column not in existing[table.name]:
                         self.run(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {type_}')
-            if copy_legacy:
-                self._copy_legacy()
-        if copy_legacy:  # kept, renamed: the lake has all of it now, and nothing is deleted
+            if from_legacy:
+                copy_legacy(self.con)
+        if from_legacy:  # kept, renamed: the lake has all of it now, and nothing is deleted
             self.run("DETACH legacy")
             legacy.rename(legacy.with_name(legacy.name + ".migrated"))
 
@@ -152,18 +153,6 @@ class Warehouse:
         self.run(f'CREATE TABLE IF NOT EXISTS "{name}" ({definitions})')
         self.run(f'INSERT INTO "{name}" VALUES ({", ".join(_placeholder(t) for _, t in columns)})')
         self.run(f'DELETE FROM "{name}"')
-
-    def _copy_legacy(self) -> None:
-        """The tables of an earlier version's single DuckDB file (attached as `legacy`), copied into
-        the new lake; the search index and the access macros are rebuilt by the next sync."""
-        old: dict[str, set[str]] = {}
-        for table_name, column in self.run("SELECT table_name, column_name FROM information_schema.columns "
-                                           "WHERE table_catalog = 'legacy' AND table_schema = 'main'"):
-            old.setdefault(table_name, set()).add(column)
-        for table in TABLES.values():
-            if table.name in old:
-                columns = ", ".join(f'"{c}"' for c in table.column_names if c in old[table.name])
-                self.run(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM legacy.main."{table.name}"')
 
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
@@ -353,18 +342,6 @@ def _placeholder(column_type: str) -> str:
     if base == column_type.upper().strip():
         return "NULL"
     return f"CAST({'[]' if base.endswith('[]') else 0} AS {base})"
-
-
-def _keep_legacy_landing(lake: Lake) -> None:
-    """Earlier versions kept landing Parquet in <data dir>/lake/<asset>/window=.../, where the lake
-    puts its files now: before the first write, that history moves to <data dir>/landing/, so
-    that the lake's maintenance never takes it for orphaned files."""
-    legacy = lake.legacy_file
-    if legacy is None or not legacy.exists() or (lake.catalog_file and lake.catalog_file.exists()):
-        return
-    old = legacy.parent / "lake"
-    if any(old.glob("*/window=*")):
-        old.rename(legacy.parent / "landing")
 
 
 _STAGED = count(1)
