@@ -92,8 +92,7 @@ class EmbeddingsReport:
 
 def ensure_index_tables(wh: Warehouse) -> None:
     for name, columns in _TABLES.items():
-        if not wh.has_table(name):
-            wh.create_table(name, columns)
+        wh.create_table(name, columns)
 
 
 def index_text(title: str | None, headings: list[str] | None, text: str | None) -> str:
@@ -250,8 +249,7 @@ def update_embeddings(wh: Warehouse, semantic_setting: semantic.SemanticSetting 
 
     def start() -> int:
         # a lake stores lists, not fixed-size arrays: search casts them back (FLOAT[384])
-        if not wh.has_table("search_vectors"):
-            wh.create_table("search_vectors", [("chunk_key", "INTEGER NOT NULL"), ("vector", "FLOAT[] NOT NULL")])
+        wh.create_table("search_vectors", [("chunk_key", "INTEGER NOT NULL"), ("vector", "FLOAT[] NOT NULL")])
         if wh.get_state(VECTORS_MODEL_KEY) != report.model:
             removed = wh.count("search_vectors")
             wh.run("DELETE FROM search_vectors")

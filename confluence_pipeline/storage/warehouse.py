@@ -141,7 +141,8 @@ class Warehouse:
             legacy.rename(legacy.with_name(legacy.name + ".migrated"))
 
     def create_table(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
-        """CREATE TABLE, with its statistics in the catalog from the start. Call inside a transaction.
+        """CREATE TABLE unless the transaction's snapshot holds it (another writer made it), with its
+        statistics in the catalog from the start. Call inside a transaction.
 
         The ducklake extension (the build for DuckDB 1.5.5) caches a table's statistics once the
         catalog holds a row of them, which the first commit of a row writes. Until then, planning
@@ -149,8 +150,10 @@ class Warehouse:
         70 catalog queries, 0.1 s, for an UPDATE of an empty `comments`, and a first sync makes
         dozens of such statements while tables are still empty. A row inserted and deleted in the
         creating transaction writes the statistics (0 rows) and leaves no row in any snapshot."""
+        if self.has_table(name):  # the passing row below is for a table this transaction makes, and no other
+            return
         definitions = ", ".join(f'"{column}" {type_}' for column, type_ in columns)
-        self.run(f'CREATE TABLE IF NOT EXISTS "{name}" ({definitions})')
+        self.run(f'CREATE TABLE "{name}" ({definitions})')
         self.run(f'INSERT INTO "{name}" VALUES ({", ".join(_placeholder(t) for _, t in columns)})')
         self.run(f'DELETE FROM "{name}"')
 
