@@ -118,7 +118,7 @@ def today(zone: str = ZONE) -> date:
 def write_settings(path: Path, start: date) -> None:
     path.write_text(yaml.safe_dump({"sync": {"strategy": "scheduled", "interval": "1h", "timezone": ZONE,
                                              "start_date": start.isoformat(),
-                                             "max_outage": 2}}))  # a failed run fails in seconds
+                                             "max_outage": 2, "step_retries": 0}}))  # a failed run fails in seconds
 
 
 @pytest.fixture
