@@ -26,7 +26,6 @@ from typing import Any, Iterable
 import orjson
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
@@ -41,6 +40,7 @@ from .oauth import AuthServer
 from .oauth_grants import OAuthClient
 from .routes import ROUTES, Route
 from .scopes import check_scopes
+from .server import CONNECTION_CLOSED, EmulatorServer
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Emulator:
         self.credentials = {"client_id": client_id, "client_secret": client_secret,
                             "redirect_uri": redirect_uri, "email": email, "api_token": api_token}
         self._maps = {"v2": _build_map("v2"), "v1": _build_map("v1")}
-        self._server: BaseWSGIServer | None = None
+        self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------
@@ -164,20 +164,21 @@ class Emulator:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0: a free port) in a daemon thread; returns the base URL."""
-        self._server = make_server(host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
+        self._server = EmulatorServer(host, port, self.wsgi_app)
         self.ws.site.url = f"http://{host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="confluence-emulator", daemon=True)
         self._thread.start()
         return self.ws.site.url
 
     def serve_forever(self, host: str = "127.0.0.1", port: int = 8765) -> None:
-        self._server = make_server(host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
+        self._server = EmulatorServer(host, port, self.wsgi_app)
         self.ws.site.url = f"http://{host}:{self._server.server_port}"
         self._server.serve_forever()
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._server.close_connections()
             self._server.server_close()
             self._server = None
 
@@ -207,6 +208,7 @@ class Emulator:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            environ[CONNECTION_CLOSED] = True
             response = Response(b"", status=500)
         except _DropConnection:
             sock = environ.get("werkzeug.socket")
@@ -215,6 +217,7 @@ class Emulator:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            environ[CONNECTION_CLOSED] = True
             response = Response(b"", status=500)
         except Exception:  # the server survives anything; the client sees Confluence's 500 shape
             log.exception("emulator: unhandled error on %s %s", request.method, request.path)
@@ -374,14 +377,6 @@ class Emulator:
 
 class _BasicAuthFailed(Unauthorized):
     """Wrong email or API token on the site host: Confluence answers in plain text."""
-
-
-class _QuietHandler(WSGIRequestHandler):
-    server_version = "AtlassianEdge"
-    sys_version = ""
-
-    def log_request(self, *args: object, **kwargs: object) -> None:  # no access log on stderr
-        pass
 
 
 def _bearer(request: Request) -> str | None:
