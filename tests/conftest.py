@@ -39,6 +39,12 @@ WINDOWED = ("pages", "blogposts", "folders", "comments", "attachments", "labels"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # Dagster's events, not on stderr
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow (a minute or more) first: pytest-xdist hands tests out in this order, so the
+    workers start on the long ones and end together, rather than one of them ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
 

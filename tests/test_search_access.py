@@ -181,6 +181,7 @@ def test_the_command_prints_hits_and_json(site, monkeypatch, capsys):
         args.func(args, io.StringIO())
 
 
+@pytest.mark.slow
 def test_no_user_ever_gets_a_hit_the_oracle_denies(site):
     ws = site.ws
     users = viewers(site)
@@ -203,6 +204,7 @@ def test_no_user_ever_gets_a_hit_the_oracle_denies(site):
     assert shown > 0 and hidden > 0
 
 
+@pytest.mark.slow
 def test_changes_reach_search_in_one_incremental_sync_and_nothing_leaks(site):
     ws = site.ws
     users = viewers(site)

@@ -218,6 +218,7 @@ def test_a_change_of_model_embeds_every_chunk_again(site):
         assert ids(searcher.search(EDITED_QUERY, as_user=DEFAULT_EMAIL, limit=3))[0] == site.edited
 
 
+@pytest.mark.slow
 def test_the_model_is_distilled_once_from_the_packaged_weights_without_the_network(tmp_path, monkeypatch):
     """A machine's first use distills the static model into the cache folder, with every network
     connection refused; the result is the model the index used (the same vectors)."""

@@ -86,6 +86,7 @@ def run_sync_beside_readers(pipeline: Pipeline, env: dict[str, str], seconds: fl
     return sync.stdout, seen
 
 
+@pytest.mark.slow
 def test_readers_in_other_processes_never_fail_a_sync_and_never_fail(pipeline, tmp_path):
     env = sync_env(pipeline, tmp_path)
     # the held reader opens once the lake exists: run a first sync, then read through the next two
