@@ -23,8 +23,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import pyarrow as pa
+
 from ..settings import IndexingFilters
-from ..storage.warehouse import Warehouse
+from ..storage.schema import DOCUMENT_ITEMS, DOCUMENTS
+from ..storage.warehouse import Warehouse, arrow_schema
 from ..text.attachments import EXTRACTION_VERSION, Extracted, Limits
 from ..text.extractor import Extractor
 from ..text.blocks import Names
@@ -159,12 +162,15 @@ def build_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *, l
         names = _names(wh)
         with Extractor(limits) as extractor:
             batches = (stale[start:start + BATCH_ITEMS] for start in range(0, len(stale), BATCH_ITEMS))
-            sourced = ((batch, _sources(wh, batch, extractor)) for batch in batches)
+            sourced = ((len(batch), (batch, _sources(wh, batch, extractor), now)) for batch in batches)
             done = 0
             parallel = len(stale) >= PARALLEL_ITEMS
-            for batch, chunked in mapped(_chunked, names, sourced, in_children=parallel):
-                _write_batch(wh, batch, chunked, now, report)
-                done += len(batch)
+            for size, (chunks, items, skipped) in mapped(_documents, names, sourced, in_children=parallel):
+                wh.insert("documents", chunks)
+                wh.insert("document_items", items)
+                report.chunks_written += chunks.num_rows
+                report.skipped.update(skipped)
+                done += size
                 progress(f"documents: {done}/{len(stale)} items")
     wh.run("DROP TABLE document_sources")
     wh.run("DROP TABLE document_bodies")
@@ -201,6 +207,46 @@ def _sources(wh: Warehouse, batch: list[tuple], extractor: Extractor) -> list[tu
 Chunked = tuple[list[Chunk], str, str]  # an item's chunks, its text status, and the reason (or "")
 
 
+def _documents(work: tuple[list[tuple], list[tuple[str, str]], datetime], names: Names
+               ) -> tuple[pa.Table, pa.Table, Counter[str]]:
+    """A batch of items (rows of `document_sources`, what each is made from, the run's time) as
+    the rows of `documents` and `document_items`, and the reasons of attachments without text.
+    Runs in the children on a large rebuild, so that building the rows is spread with the
+    conversion and the caller's process only writes them."""
+    batch, sources, now = work
+    docs: dict[str, list[Any]] = {name: [] for name in DOCUMENTS.column_names}
+    items: dict[str, list[Any]] = {name: [] for name in DOCUMENT_ITEMS.column_names}
+    skipped: Counter[str] = Counter()
+    for (content_id, content_type, space_id, space_key, title, breadcrumbs, url, modified_at, version, window_key,
+         _, _, fingerprint), (chunks, status, reason) in zip(batch, _chunked(sources, names)):
+        if status == "skipped":
+            skipped[reason] += 1
+        n = max(len(chunks), 1)
+        for name, value in (("content_id", content_id), ("content_type", content_type), ("space_id", space_id),
+                            ("space_key", space_key), ("title", title), ("breadcrumbs", list(breadcrumbs or [])),
+                            ("url", url), ("modified_at", modified_at), ("version", version),
+                            ("window_key", window_key), ("indexed_at", now)):
+            docs[name] += [value] * n
+        if chunks:
+            docs["chunk_id"] += [f"{content_id}:{c.index}" for c in chunks]
+            docs["chunk_index"] += [c.index for c in chunks]
+            docs["headings"] += [list(c.headings) for c in chunks]
+            docs["markdown"] += [c.markdown for c in chunks]
+            docs["text"] += [c.text for c in chunks]
+            docs["text_hash"] += [_hash(content_type, space_key, title, c.headings, c.text) for c in chunks]
+        else:  # still findable by its title (an image, an empty page)
+            for name, value in (("chunk_id", f"{content_id}:0"), ("chunk_index", 0), ("headings", []),
+                                ("markdown", ""), ("text", ""), ("text_hash", _hash(content_type, space_key, title, ""))):
+                docs[name].append(value)
+        for name, value in (("content_id", content_id), ("content_type", content_type), ("fingerprint", fingerprint),
+                            ("version", version), ("window_key", window_key), ("chunks", n),
+                            ("chars", sum(len(c.text) for c in chunks)), ("text_status", status),
+                            ("reason", reason or None), ("indexed_at", now)):
+            items[name].append(value)
+    return (pa.table(docs, schema=arrow_schema(DOCUMENTS)), pa.table(items, schema=arrow_schema(DOCUMENT_ITEMS)),
+            skipped)
+
+
 def _chunked(sources: list[tuple[str, str]], names: Names) -> list[Chunked]:
     out = []
     for kind, source in sources:
@@ -213,30 +259,3 @@ def _chunked(sources: list[tuple[str, str]], names: Names) -> list[Chunked]:
             status = "ok" if blocks else "empty"
         out.append((chunk_blocks(blocks), status, reason))
     return out
-
-
-def _write_batch(wh: Warehouse, batch: list[tuple], chunked: list[Chunked], now: datetime,
-                 report: DocumentsReport) -> None:
-    chunk_rows: list[dict[str, Any]] = []
-    item_rows: list[dict[str, Any]] = []
-    for (content_id, content_type, space_id, space_key, title, breadcrumbs, url, modified_at, version, window_key,
-         _, _, fingerprint), (chunks, status, reason) in zip(batch, chunked):
-        if status == "skipped":
-            report.skipped[reason] += 1
-        common = {"content_id": content_id, "content_type": content_type, "space_id": space_id,
-                  "space_key": space_key, "title": title, "breadcrumbs": list(breadcrumbs or []), "url": url,
-                  "modified_at": modified_at, "version": version, "window_key": window_key, "indexed_at": now}
-        if not chunks:  # still findable by its title (an image, an empty page)
-            chunk_rows.append({**common, "chunk_id": f"{content_id}:0", "chunk_index": 0, "headings": [],
-                               "markdown": "", "text": "", "text_hash": _hash(content_type, space_key, title, "")})
-        for chunk in chunks:
-            chunk_rows.append({**common, "chunk_id": f"{content_id}:{chunk.index}", "chunk_index": chunk.index,
-                               "headings": list(chunk.headings), "markdown": chunk.markdown, "text": chunk.text,
-                               "text_hash": _hash(content_type, space_key, title, chunk.headings, chunk.text)})
-        item_rows.append({"content_id": content_id, "content_type": content_type, "fingerprint": fingerprint,
-                          "version": version, "window_key": window_key, "chunks": max(len(chunks), 1),
-                          "chars": sum(len(c.text) for c in chunks), "text_status": status,
-                          "reason": reason or None, "indexed_at": now})
-    wh.insert("documents", chunk_rows)
-    wh.insert("document_items", item_rows)
-    report.chunks_written += len(chunk_rows)

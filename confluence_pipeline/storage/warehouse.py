@@ -217,12 +217,13 @@ class Warehouse:
         finally:
             staged.drop()
 
-    def insert(self, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Append rows whose keys the table does not hold (deleted before, say): no merge to pay for."""
-        if not rows:
+    def insert(self, table_name: str, data: pa.Table) -> None:
+        """Append rows (an Arrow table of `arrow_schema(TABLES[table_name])`) whose keys the table
+        does not hold (deleted before, say): no merge to pay for."""
+        if not data.num_rows:
             return
         table = TABLES[table_name]
-        self.con.register("inserted_batch", to_arrow(table, rows))
+        self.con.register("inserted_batch", data)
         try:
             columns = ", ".join(f'"{c}"' for c in table.column_names)
             self.run(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM inserted_batch')
