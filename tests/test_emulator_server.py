@@ -13,7 +13,8 @@ import pytest
 
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{DEFAULT_EMAIL}:{DEFAULT_API_TOKEN}".encode()).decode()}
+BASIC = base64.b64encode(f"{DEFAULT_EMAIL}:{DEFAULT_API_TOKEN}".encode()).decode()
+AUTH = {"Authorization": f"Basic {BASIC}"}
 SPACES = "/wiki/api/v2/spaces?limit=1"
 
 

@@ -222,10 +222,11 @@ def _documents(work: tuple[list[tuple], list[tuple[str, str]], datetime], names:
         if status == "skipped":
             skipped[reason] += 1
         n = max(len(chunks), 1)
-        for name, value in (("content_id", content_id), ("content_type", content_type), ("space_id", space_id),
-                            ("space_key", space_key), ("title", title), ("breadcrumbs", list(breadcrumbs or [])),
-                            ("url", url), ("modified_at", modified_at), ("version", version),
-                            ("window_key", window_key), ("indexed_at", now)):
+        for name, value in (("content_id", content_id), ("content_type", content_type),
+                            ("space_id", space_id), ("space_key", space_key), ("title", title),
+                            ("breadcrumbs", list(breadcrumbs or [])), ("url", url),
+                            ("modified_at", modified_at), ("version", version), ("window_key", window_key),
+                            ("indexed_at", now)):
             docs[name] += [value] * n
         if chunks:
             docs["chunk_id"] += [f"{content_id}:{c.index}" for c in chunks]
@@ -236,15 +237,16 @@ def _documents(work: tuple[list[tuple], list[tuple[str, str]], datetime], names:
             docs["text_hash"] += [_hash(content_type, space_key, title, c.headings, c.text) for c in chunks]
         else:  # still findable by its title (an image, an empty page)
             for name, value in (("chunk_id", f"{content_id}:0"), ("chunk_index", 0), ("headings", []),
-                                ("markdown", ""), ("text", ""), ("text_hash", _hash(content_type, space_key, title, ""))):
+                                ("markdown", ""), ("text", ""),
+                                ("text_hash", _hash(content_type, space_key, title, ""))):
                 docs[name].append(value)
-        for name, value in (("content_id", content_id), ("content_type", content_type), ("fingerprint", fingerprint),
-                            ("version", version), ("window_key", window_key), ("chunks", n),
-                            ("chars", sum(len(c.text) for c in chunks)), ("text_status", status),
-                            ("reason", reason or None), ("indexed_at", now)):
+        for name, value in (("content_id", content_id), ("content_type", content_type),
+                            ("fingerprint", fingerprint), ("version", version), ("window_key", window_key),
+                            ("chunks", n), ("chars", sum(len(c.text) for c in chunks)),
+                            ("text_status", status), ("reason", reason or None), ("indexed_at", now)):
             items[name].append(value)
-    return (pa.table(docs, schema=arrow_schema(DOCUMENTS)), pa.table(items, schema=arrow_schema(DOCUMENT_ITEMS)),
-            skipped)
+    return (pa.table(docs, schema=arrow_schema(DOCUMENTS)),
+            pa.table(items, schema=arrow_schema(DOCUMENT_ITEMS)), skipped)
 
 
 def _chunked(sources: list[tuple[str, str]], names: Names) -> list[Chunked]:
