@@ -24,7 +24,7 @@ from confluence_pipeline.settings import SettingsError, load_settings
 from confluence_pipeline.storage.lake import Lake, LakeError
 from confluence_pipeline.storage.maintenance import maintain
 from confluence_pipeline.storage.schema import TABLES
-from confluence_pipeline.storage.warehouse import Warehouse
+from confluence_pipeline.storage.warehouse import Warehouse, to_arrow
 from conftest import (WINDOWED, Pipeline, assert_equals_site, fresh_database, make_pipeline, require_postgres,
                       today, under_ci)
 
@@ -221,7 +221,7 @@ def test_a_new_lakes_empty_tables_plan_writes_without_rereading_the_catalog(tmp_
             wh.run("CALL disable_logging()")
             catalog_queries = wh.run("SELECT count(*) FROM duckdb_logs WHERE type = 'DuckLakeMetadata'")[0][0]
         assert catalog_queries <= 5
-        wh.insert("comments", [{"id": "1", "status": "current"}])
+        wh.insert("comments", to_arrow(TABLES["comments"], [{"id": "1", "status": "current"}]))
         with wh.transaction():  # a table that exists (another writer made it) is left as it is
             wh.create_table("comments", TABLES["comments"].columns)
         assert wh.run("SELECT id, status FROM comments") == [("1", "current")]
