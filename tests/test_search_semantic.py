@@ -3,7 +3,8 @@ embedding model's similarity) finds a paraphrase that shares no word with its pa
 what the permission oracle denies, re-embeds only what an edit changed; search_index alone is
 queryable (BM25) before search_embeddings has run, and the embeddings commit batch by batch;
 with semantic off the vectors are dropped and search is BM25 again; with the model package
-absent, `auto` is BM25 and an explicit ask for semantic fails with the fix.
+absent, `auto` is BM25 and an explicit ask for semantic fails with the fix. (The planted facts
+in hybrid mode, on a larger site: test_search_access.)
 
 The tests of this module run in order against one site: later ones change it.
 """
@@ -109,14 +110,6 @@ def test_hybrid_finds_a_paraphrase_that_bm25_misses(site):
         assert ids(searcher.search("Kitchen hygiene", as_user=DEFAULT_EMAIL, limit=1)) == [site.hygiene]
 
 
-def test_planted_facts_stay_in_the_top_five_in_hybrid_mode(site):
-    facts = site.ws.planted_facts
-    with Searcher(site.db) as searcher:
-        top5 = [content_id in ids(searcher.search(query, as_user=DEFAULT_EMAIL, limit=5, mode="hybrid"))
-                for query, content_id in facts]
-    assert sum(top5) / len(top5) >= 0.9, f"{sum(top5)}/{len(top5)}"
-
-
 def test_hybrid_never_shows_what_the_oracle_denies(site):
     ws = site.ws
     with Searcher(site.db) as searcher:
@@ -125,10 +118,10 @@ def test_hybrid_never_shows_what_the_oracle_denies(site):
         assert site.payroll not in ids(searcher.search(PAYROLL_QUERY, as_user=site.outsider, limit=LIMIT,
                                                        mode="hybrid"))
         users = [site.reader, site.outsider, *sorted(u.account_id for u in ws.users.values()
-                                                     if u.account_type == "atlassian")[:4]]
+                                                     if u.account_type == "atlassian")[:3]]
         items = [c for c in ws.content.values() if c.type in ("page", "blogpost")]
         queries = [HYGIENE_QUERY, PAYROLL_QUERY, "runbook", "team offsite planning", "how do we ship a release",
-                   *[c.title for c in items[:15]]]
+                   *[c.title for c in items[:8]]]
         shown = denied = 0
         for account_id in users:
             for query in queries:
@@ -218,7 +211,7 @@ def test_a_change_of_model_embeds_every_chunk_again(site):
         assert ids(searcher.search(EDITED_QUERY, as_user=DEFAULT_EMAIL, limit=3))[0] == site.edited
 
 
-@pytest.mark.slow
+@pytest.mark.slow(50)
 def test_the_model_is_distilled_once_from_the_packaged_weights_without_the_network(tmp_path, monkeypatch):
     """A machine's first use distills the static model into the cache folder, with every network
     connection refused; the result is the model the index used (the same vectors)."""
@@ -239,7 +232,8 @@ def test_the_model_is_distilled_once_from_the_packaged_weights_without_the_netwo
         semantic._model.cache_clear()
     folder = semantic.static_model_folder()
     assert folder.parent == tmp_path / "confluence-pipeline" and (folder / "model.safetensors").exists()
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing half-written left beside it
+    # nothing half-written left beside it; the lock that kept other processes waiting stays, empty
+    assert sorted(p.name for p in folder.parent.iterdir()) == [f".{folder.name}.lock", folder.name]
     assert np.allclose(vectors, expected, atol=1e-3)
 
 
