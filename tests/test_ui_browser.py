@@ -38,7 +38,7 @@ RUN_TIMEOUT_MS = 1_200_000  # a shared 2-core machine: runs and the daemon's bac
 START_DATE = (ANCHOR - timedelta(days=2)).date()
 DAYS = [(ANCHOR - timedelta(days=n)).date().isoformat() for n in (2, 1, 0)]
 
-pytestmark = [pytest.mark.timeout(3000), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(3000), pytest.mark.slow(150)]
 
 
 def require_chromium() -> None:
