@@ -232,5 +232,3 @@ def fresh_database(admin, name: str) -> Iterator[str]:
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-

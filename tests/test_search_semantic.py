@@ -214,8 +214,10 @@ def test_a_change_of_model_embeds_every_chunk_again(site):
 @pytest.mark.slow(50)
 def test_the_model_is_distilled_once_from_the_packaged_weights_without_the_network(tmp_path, monkeypatch):
     """A machine's first use distills the static model into the cache folder, with every network
-    connection refused; the result is the model the index used (the same vectors)."""
+    connection refused, once when two ask for it at the same time (the other waits on the lock);
+    the result is the model the index used (the same vectors)."""
     import socket
+    from concurrent.futures import ThreadPoolExecutor
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a network connection was attempted: {args}")
@@ -225,11 +227,18 @@ def test_the_model_is_distilled_once_from_the_packaged_weights_without_the_netwo
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+    distilled = []
+    distill = semantic.distill
+    monkeypatch.setattr(semantic, "distill", lambda target: (distilled.append(target), distill(target)))
     semantic._model.cache_clear()
     try:
+        # two uncached loads at once, as two processes would (each takes its own lock on the file)
+        with ThreadPoolExecutor(2) as pool:
+            assert len(list(pool.map(lambda _: semantic._model.__wrapped__(), range(2)))) == 2
         vectors = semantic.embed(texts)
     finally:
         semantic._model.cache_clear()
+    assert len(distilled) == 1
     folder = semantic.static_model_folder()
     assert folder.parent == tmp_path / "confluence-pipeline" and (folder / "model.safetensors").exists()
     # nothing half-written left beside it; the lock that kept other processes waiting stays, empty
