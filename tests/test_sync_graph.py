@@ -12,6 +12,7 @@ import pytest
 from confluence_pipeline.storage.warehouse import Warehouse
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.workspace import Workspace
+from confluence_pipeline.sync import scope
 from confluence_pipeline.sync.watermark import OVERLAP
 from confluence_pipeline.sync.windows import Windows
 from conftest import (START_DATE, WINDOWED, assert_attachment_files, assert_equals_site, make_pipeline,
@@ -25,7 +26,9 @@ def emu():
     emulator.stop()
 
 
-def test_a_full_sync_equals_what_an_administrator_sees(pipeline):
+def test_a_full_sync_equals_what_an_administrator_sees(pipeline, monkeypatch):
+    # breadcrumbs are written a batch of rows at a time (10,000 a statement): here 7, so many batches
+    monkeypatch.setattr(scope, "TREE_BATCH", 7)
     results = pipeline.sync()
 
     assert all(r.success for r in results)

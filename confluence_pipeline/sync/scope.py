@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from ..settings import DateRange, SyncFilters
 from ..storage.warehouse import Warehouse
 
+TREE_BATCH = 10_000
+
 
 def refresh_tree(wh: Warehouse) -> None:
     """ancestor_ids / ancestor_titles (top first) for every page and folder."""
@@ -31,12 +33,22 @@ def refresh_tree(wh: Warehouse) -> None:
                list(coalesce(n.title, '') ORDER BY w.depth DESC) AS titles
         FROM walk w LEFT JOIN nodes n ON n.id = w.anc_id GROUP BY w.id""")
     for table in ("pages", "folders"):
+        # the rows whose path changed, numbered: updated TREE_BATCH at a time, because an update
+        # holds the whole rows it rewrites (bodies too) in memory (a first sync at scale 100,000
+        # rewrote every page at once and ran out of DuckDB's memory limit)
         wh.run(f"""
-            UPDATE {table} SET ancestor_ids = coalesce(p.ids, []), ancestor_titles = coalesce(p.titles, [])
-            FROM (SELECT t.id, tp.ids, tp.titles FROM {table} t LEFT JOIN tree_paths tp ON tp.id = t.id) p
-            WHERE {table}.id = p.id
-              AND ({table}.ancestor_ids IS DISTINCT FROM coalesce(p.ids, [])
-                   OR {table}.ancestor_titles IS DISTINCT FROM coalesce(p.titles, []))""")
+            CREATE OR REPLACE TEMP TABLE tree_changes AS
+            SELECT row_number() OVER () AS n, t.id, coalesce(tp.ids, []) AS ids, coalesce(tp.titles, []) AS titles
+            FROM {table} t LEFT JOIN tree_paths tp ON tp.id = t.id
+            WHERE t.ancestor_ids IS DISTINCT FROM coalesce(tp.ids, [])
+               OR t.ancestor_titles IS DISTINCT FROM coalesce(tp.titles, [])""")
+        changed = wh.run("SELECT count(*) FROM tree_changes")[0][0]
+        for first in range(0, changed, TREE_BATCH):
+            wh.run(f"""
+                UPDATE {table} SET ancestor_ids = c.ids, ancestor_titles = c.titles
+                FROM (SELECT id, ids, titles FROM tree_changes WHERE n > ? AND n <= ?) c
+                WHERE {table}.id = c.id""", [first, first + TREE_BATCH])
+        wh.run("DROP TABLE tree_changes")
     wh.run("DROP TABLE tree_paths")
 
 
