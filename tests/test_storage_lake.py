@@ -4,6 +4,7 @@ errors a broken catalog gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from confluence_pipeline.cli import main as cli
 from confluence_pipeline.emulator import mutations
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL
 from confluence_pipeline.settings import SettingsError, load_settings
+from confluence_pipeline.storage.derived import built_from, read_snapshot, set_built, tables_changed_since
 from confluence_pipeline.storage.lake import Lake, LakeError
 from confluence_pipeline.storage.maintenance import maintain
 from confluence_pipeline.storage.schema import TABLES
@@ -169,6 +171,44 @@ def test_maintenance_compacts_expires_and_removes_orphans_without_changing_a_row
         assert {k: wh.get_state(k) for k in state} == state
     assert pipeline.materialize(WINDOWED, today(), today()).success  # and syncs go on
     assert_equals_site(pipeline)
+
+
+def test_a_derived_table_counts_as_stale_only_when_a_later_snapshot_wrote_one_of_its_inputs(tmp_path):
+    lake = Lake.local(tmp_path / "data")
+    other_site = dataclasses.replace(lake, schema="other_site")  # the same tables, in the same catalog
+
+    def changed(wh: Warehouse, since: int, tables: list[str]) -> bool:
+        written = tables_changed_since(wh, since)
+        return written is None or not written.isdisjoint(tables)
+
+    with Warehouse(lake) as wh:
+        with wh.transaction():
+            start = read_snapshot(wh)
+            set_built(wh, "thing", start, "v1")
+        assert built_from(wh, "thing", ["pages", "spaces"], "v1") == start
+        assert built_from(wh, "thing", ["pages", "spaces"], "v2") is None  # other settings or code
+        assert built_from(wh, "other", ["pages"], "v1") is None  # never built
+    with Warehouse(other_site) as wh:
+        wh.upsert("pages", [{"id": "1", "title": "another site's page", "version": 1}])
+    with Warehouse(lake) as wh:
+        assert tables_changed_since(wh, start) == {"sync_state"}  # not the other schema's pages
+        wh.upsert("spaces", [{"id": "1", "key": "A"}])  # a few rows: inlined in the catalog
+        assert changed(wh, start, ["spaces"]) and not changed(wh, start, ["pages"])
+        assert built_from(wh, "thing", ["pages", "spaces"], "v1") is None
+        with wh.transaction():
+            now = read_snapshot(wh)
+            wh.insert("pages", to_arrow(TABLES["pages"], [{"id": str(i), "version": 1} for i in range(100)]))
+        assert tables_changed_since(wh, now) == {"pages"}  # many rows: a Parquet file
+        wh.run("DELETE FROM pages WHERE id = '7'")
+        latest = read_snapshot(wh)
+        assert tables_changed_since(wh, latest) == set()
+        wh.run("DELETE FROM pages WHERE id = '8'")
+        assert tables_changed_since(wh, latest) == {"pages"}
+        assert not changed(wh, start, ["folders"])
+    maintain(lake, retention=timedelta(0))  # `start` expires
+    with Warehouse(lake) as wh:
+        assert tables_changed_since(wh, start) is None  # its history is gone: what came after is unknown
+        assert built_from(wh, "thing", ["folders"], "v1") is None
 
 
 def test_the_maintenance_job_reports_what_it_removed(pipeline):
