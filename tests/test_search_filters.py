@@ -13,9 +13,9 @@ import requests
 from confluence_pipeline.confluence.client import ConfluenceClient
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.search import documents, index as search_index
-from confluence_pipeline.search.documents import build_documents
+from confluence_pipeline.search.documents import build_documents, update_documents
 from confluence_pipeline.search import semantic
-from confluence_pipeline.search.index import update_embeddings, update_index
+from confluence_pipeline.search.index import build_index, update_embeddings, update_index
 from confluence_pipeline.settings import IndexingFilters, Settings, SyncSettings
 from confluence_pipeline.storage.warehouse import Warehouse
 from confluence_pipeline.sync.content import sync_content
@@ -72,7 +72,7 @@ def build(settings: Settings, filters: IndexingFilters) -> tuple[set[str], set[s
     with Warehouse(settings.lake) as wh:
         with wh.transaction():
             build_documents(wh, filters, datetime.now(timezone.utc))
-            update_index(wh)
+            build_index(wh)
         update_embeddings(wh)
         documents = {r[0] for r in wh.run("SELECT DISTINCT content_id FROM documents")}
         indexed = {r[0] for r in wh.run(
@@ -137,9 +137,41 @@ def test_a_second_run_with_nothing_changed_rebuilds_nothing(synced):
     build(settings, IndexingFilters())
     with Warehouse(settings.lake) as wh, wh.transaction():
         report = build_documents(wh, IndexingFilters(), datetime.now(timezone.utc))
-        index = update_index(wh)
+        index = build_index(wh)
     assert (report.rebuilt, report.removed, report.chunks_written) == (0, 0, 0)
     assert (index.chunks_added, index.chunks_removed) == (0, 0) and index.chunks == report.chunks
+
+
+def test_documents_are_built_again_only_when_their_inputs_filters_or_converter_changed(synced, monkeypatch):
+    _, settings, _, _ = synced
+    now = datetime.now(timezone.utc)
+    with Warehouse(settings.lake) as wh:
+        first = update_documents(wh, IndexingFilters(), now)
+        update_index(wh)
+        indexed_from = wh.get_state("built:search_index")
+        again = update_documents(wh, IndexingFilters(), now)
+        assert (again.built_from, again.rebuilt) == (first.built_from, 0)
+        assert (again.items, again.chunks) == (first.items, first.chunks)
+        assert update_index(wh).chunks == first.chunks and wh.get_state("built:search_index") == indexed_from
+        off = update_documents(wh, IndexingFilters(blogposts=False), now)  # only the settings changed
+        assert off.built_from > first.built_from and off.removed > 0
+        back = update_documents(wh, IndexingFilters(), now)
+        assert back.rebuilt == off.removed and back.items == first.items
+        monkeypatch.setattr(documents, "CONVERTER_VERSION", "next")  # a new converter rebuilds everything
+        assert update_documents(wh, IndexingFilters(), now).rebuilt == first.items
+        monkeypatch.undo()
+        assert update_documents(wh, IndexingFilters(), now).rebuilt == first.items
+        page, title = wh.run("SELECT id, title FROM pages WHERE status = 'current' AND in_scope LIMIT 1")[0]
+        wh.run("UPDATE pages SET title = 'Renamed', version = version + 1 WHERE id = ?", [page])
+        try:
+            renamed = update_documents(wh, IndexingFilters(), now)  # a table changed
+            assert renamed.built_from > back.built_from and renamed.rebuilt >= 1
+            titles = wh.run("SELECT DISTINCT title FROM documents WHERE content_id = ?", [page])
+            assert titles == [("Renamed",)]
+            assert update_index(wh).chunks_added >= 1  # the documents changed
+        finally:
+            wh.run("UPDATE pages SET title = ?, version = version - 1 WHERE id = ?", [title, page])
+        assert update_documents(wh, IndexingFilters(), now).rebuilt >= 1
 
 
 def test_many_items_are_converted_in_child_processes_into_the_same_documents(synced, monkeypatch):
@@ -175,7 +207,7 @@ def test_a_built_index_holds_every_chunks_terms_in_term_order(synced, monkeypatc
             with wh.transaction():
                 for table in ("search_postings", "search_chunks", "search_items", "search_terms"):
                     wh.run(f"DELETE FROM {table}")
-                report = update_index(wh)
+                report = build_index(wh)
             wh.run("SET threads = 1")  # a scan in storage order
             stored = wh.run("SELECT term_id, chunk_key FROM search_postings")
             assert report.postings_added == len(stored) > 1000

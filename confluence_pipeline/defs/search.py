@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ..search.documents import DocumentsReport, build_documents
+from ..search.documents import DocumentsReport, update_documents
 from ..search.index import IndexReport, update_embeddings, update_index
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
@@ -45,9 +45,8 @@ def build_search_assets(partitions: dg.PartitionsDefinition, site: Site = BUNDLE
         settings = site.pipeline(context).load()
         def build() -> tuple[DocumentsReport, list[int]]:
             with Warehouse(settings.lake, writer="documents", commit_info=context.run.run_id) as wh:
-                with wh.transaction():
-                    return build_documents(wh, settings.indexing, datetime.now(timezone.utc),
-                                           progress=context.log.info), wh.snapshots
+                return update_documents(wh, settings.indexing, datetime.now(timezone.utc),
+                                        progress=context.log.info), wh.snapshots
 
         report, snapshots = retry_on_conflict(build, progress=context.log.info)
         metadata: dict = {**report.metadata(), "windows": _windows(context), **snapshot_metadata(snapshots)}
@@ -64,8 +63,7 @@ def build_search_assets(partitions: dg.PartitionsDefinition, site: Site = BUNDLE
         settings = site.pipeline(context).load()
         def update() -> tuple[IndexReport, list[int]]:
             with Warehouse(settings.lake, writer="search_index", commit_info=context.run.run_id) as wh:
-                with wh.transaction():
-                    return update_index(wh), wh.snapshots
+                return update_index(wh), wh.snapshots
 
         report, snapshots = retry_on_conflict(update, progress=context.log.info)
         return dg.MaterializeResult(metadata={**report.metadata(), "windows": _windows(context),

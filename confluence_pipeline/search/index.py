@@ -20,7 +20,7 @@ millions of rows that are only ever inserted and deleted by chunk):
                      `search_vectors_model`
 Document frequencies are counted at query time, so they are always exact. What a chunk is found
 by is its item's title, the headings above it and its text; `documents.text_hash` covers those
-(and the item's type and space), so `update_index` re-tokenizes a chunk only when one of them
+(and the item's type and space), so `build_index` re-tokenizes a chunk only when one of them
 changed, and deletes the postings of chunks that are gone. Vectors follow the same chunks, one
 step later (`update_embeddings`, its own asset): a chunk that is gone loses its vector, and only
 chunks without one are embedded. Chunk keys are never reused, so a vector is never taken for a
@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
+from ..storage.derived import built_from, read_snapshot, set_built
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from . import semantic
@@ -101,6 +102,19 @@ def index_text(title: str | None, headings: list[str] | None, text: str | None) 
 
 
 def update_index(wh: Warehouse) -> IndexReport:
+    """`build_index` in a transaction of its own; skipped when `documents` did not change since the
+    last build (it would compare every chunk to add and remove none)."""
+    started = time.perf_counter()
+    with wh.transaction():
+        read_from = read_snapshot(wh)
+        if built_from(wh, "search_index", ("documents",), "") is not None:
+            return IndexReport(chunks=wh.count("search_chunks"), duration_s=time.perf_counter() - started)
+        report = build_index(wh)
+        set_built(wh, "search_index", read_from, "")
+        return report
+
+
+def build_index(wh: Warehouse) -> IndexReport:
     """Bring the index in line with `documents`: drop chunks that changed or are gone, add new ones.
     Call inside a transaction."""
     report = IndexReport()
