@@ -20,7 +20,7 @@ import requests
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from confluence_pipeline.access import AccessModel, build_content_access
+from confluence_pipeline.access import AccessModel, update_content_access
 from confluence_pipeline.defs.assets import build_content_assets
 from confluence_pipeline.defs.directory import build_directory_assets, build_directory_checks
 from confluence_pipeline.defs.partitions import content_partitions
@@ -28,6 +28,7 @@ from confluence_pipeline.defs.pipeline import PipelineResource
 from confluence_pipeline.defs.resources import ConfluenceResource
 from confluence_pipeline.emulator.app import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
 from confluence_pipeline.settings import load_settings
+from confluence_pipeline.storage.derived import read_snapshot, tables_changed_since
 from confluence_pipeline.storage.lake import Lake
 from confluence_pipeline.storage.warehouse import Warehouse
 
@@ -346,7 +347,7 @@ def test_missing_data_denies_and_is_reported_never_opened(synced, tmp_path):
         # the restrictions of a restricted page never loaded; a group's members failed to load
         wh.run("DELETE FROM directory_reads WHERE kind = 'restrictions' AND id = ?", [top.id])
         wh.run("UPDATE groups SET members_loaded = FALSE WHERE id = ?", [group])
-        summary = build_content_access(wh, datetime.now(timezone.utc))
+        summary = update_content_access(wh, datetime.now(timezone.utc))  # it sees what changed
         model = AccessModel(wh)
         after = {u: model.visible_ids(u) for u in people}
         problems = wh.run("SELECT effect, problem, items FROM access_problems")
@@ -367,10 +368,27 @@ def _listing_calls(emulator: Emulator) -> dict[str, int]:
 def test_directory_changes_come_from_the_audit_log_and_a_no_change_run_lists_nothing(tmp_path):
     site = Site.generated(8, 150, tmp_path)
     try:
-        assert site.sync().success
+        first = site.sync()
+        assert first.success
         before = _listing_calls(site.emu)
+        with Warehouse(site.settings.lake, read_only=True) as wh:
+            last = read_snapshot(wh)
         quiet = site.sync(today(), today())
         assert quiet.success
+        with Warehouse(site.settings.lake, read_only=True) as wh:
+            written = tables_changed_since(wh, last)
+            tree = wh.get_state("built:tree")
+        # nothing changed: no step rewrote a row (the run's watermarks aside), and content_access,
+        # built from unchanged tables, was not built again
+        assert written == {"sync_state"}, written
+        built_from = metadata(first, "content_access")["built_from_snapshot"]
+        assert metadata(quiet, "content_access")["built_from_snapshot"] == built_from > 0
+        # the tree's mend, which wrote paths in the first run, ran once more (its own writes are
+        # changes), left no gap, and is skipped from then on
+        assert tree["snapshot"] >= last
+        assert site.sync(today(), today(), selection=["folders"]).success
+        with Warehouse(site.settings.lake, read_only=True) as wh:
+            assert wh.get_state("built:tree") == tree
         calls = {op: n - before[op] for op, n in _listing_calls(site.emu).items()}
         # nothing changed: no group, member, space, permission or user listing; the audit log read once
         assert calls == {"getGroupMembersByGroupId": 0, "getSpacePermissionsAssignments": 0, "getGroups": 0,
@@ -400,6 +418,7 @@ def test_directory_changes_come_from_the_audit_log_and_a_no_change_run_lists_not
         assert calls["getGroupMembersByGroupId"] == 1 and calls["getSpacePermissionsAssignments"] == 1, calls
         assert metadata(changed, "group_members")["groups_read"] == 1
         assert metadata(changed, "space_permissions")["spaces_read"] == 1
+        assert metadata(changed, "content_access")["built_from_snapshot"] > built_from
         assert mismatches(site) == {}
         with Warehouse(site.settings.lake, read_only=True) as wh:
             assert wh.run("SELECT count(*) FROM group_members WHERE group_id = ? AND account_id = ?",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..storage.derived import built_from, read_snapshot, set_built
 from ..storage.warehouse import Warehouse
 
 
+# What content_access is built from.
+INPUTS = ("pages", "folders", "blogposts", "comments", "attachments", "spaces", "space_permissions",
+          "content_restrictions", "directory_reads", "groups", "group_members", "users")
 MAX_DEPTH = 400  # deeper (or cyclic) trees are denied rather than walked for ever
 LICENSED_CLASS = "ALL_LICENSED_USERS"
 ANONYMOUS_CLASS = "ANONYMOUS_USERS"
@@ -226,6 +231,7 @@ MACROS = [
 
 @dataclass(frozen=True)
 class AccessSummary:
+    built_from: int | None  # the lake snapshot whose content and directory the clauses show
     items: int
     clauses: int
     restricted_items: int  # with at least one read restriction on the item or above it
@@ -235,20 +241,38 @@ class AccessSummary:
     problems: list[str]  # a sample of the missing-data reasons
 
     def metadata(self) -> dict[str, Any]:
-        return {"items": self.items, "clauses": self.clauses, "restricted_items": self.restricted_items,
-                "anonymous_items": self.anonymous_items, "denied_missing_data": self.denied_missing,
+        return {"built_from_snapshot": self.built_from or 0, "items": self.items, "clauses": self.clauses,
+                "restricted_items": self.restricted_items, "anonymous_items": self.anonymous_items,
+                "denied_missing_data": self.denied_missing,
                 "unresolved_principals": ", ".join(self.unresolved_principals)}
 
 
-def build_content_access(wh: Warehouse, now: datetime) -> AccessSummary:
+def update_content_access(wh: Warehouse, now: datetime) -> AccessSummary:
+    """`build_content_access` in a transaction of its own; skipped when none of the tables it is
+    built from changed since the last build (nor this code): it would write the same clauses again."""
+    with wh.transaction():
+        read_from = read_snapshot(wh)
+        version = hashlib.sha1("\n".join([*_BUILD, _INSERT, *MACROS]).encode()).hexdigest()
+        if (unchanged := built_from(wh, "content_access", INPUTS, version)) is not None:
+            return summarize(wh, unchanged)
+        build_content_access(wh, now)
+        set_built(wh, "content_access", read_from, version)
+        return summarize(wh, read_from)
+
+
+def build_content_access(wh: Warehouse, now: datetime) -> None:
     """Rebuild `content_access` from the stored content and directory, and (re)create the macros."""
     for sql in _BUILD:
         wh.run(sql)
     wh.run(_INSERT, [now])
     for sql in _CLEANUP + MACROS:
         wh.run(sql)
+
+
+def summarize(wh: Warehouse, built_from: int | None = None) -> AccessSummary:
     live = "content_id NOT IN (SELECT content_id FROM content_access WHERE kind = 'deleted')"
     return AccessSummary(
+        built_from=built_from,
         items=_count(wh, "SELECT count(DISTINCT content_id) FROM content_access"),
         clauses=_count(wh, "SELECT count(*) FROM content_access"),
         restricted_items=_count(wh, "SELECT count(DISTINCT content_id) FROM content_access "

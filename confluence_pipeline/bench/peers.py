@@ -108,7 +108,7 @@ def _run_llamaindex(base: str, auth: tuple[str, str], run: Run) -> None:
 def _run_ours(base: str, auth: tuple[str, str], run: Run, data_dir: str) -> None:
     """The whole sync: content, then groups, members, space permissions, restrictions, users and
     the access model, as `confluence-pipeline sync` materializes them."""
-    from ..access import AccessModel, build_content_access
+    from ..access import AccessModel, update_content_access
     from ..confluence.client import ConfluenceClient
     from ..settings import Settings, SyncSettings
     from ..storage.warehouse import Warehouse
@@ -125,8 +125,7 @@ def _run_ours(base: str, auth: tuple[str, str], run: Run, data_dir: str) -> None
     for step in (sync_groups, sync_group_members, sync_space_permissions, sync_restrictions, sync_users):
         step(ctx)
     with Warehouse(settings.lake, writer="content_access") as wh:
-        with wh.transaction():
-            build_content_access(wh, datetime.now(timezone.utc))
+        update_content_access(wh, datetime.now(timezone.utc))
     with Warehouse(settings.lake, read_only=True) as wh:
         for table in ("pages", "blogposts", "comments", "attachments"):
             setattr(run, table, sorted(wh.ids(table, "status = 'current'")))

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ..access import AccessSummary, build_content_access
+from ..access import AccessSummary, update_content_access
 from ..storage.warehouse import Warehouse
 from ..sync.audit_log import sync_audit
 from ..sync.conflicts import retry_on_conflict
@@ -108,8 +108,7 @@ def build_directory_assets(content_partitions: dg.TimeWindowPartitionsDefinition
         settings = site.pipeline(context).load()
         def build() -> tuple[AccessSummary, list[int]]:
             with Warehouse(settings.lake, writer="content_access", commit_info=context.run.run_id) as wh:
-                with wh.transaction():
-                    return build_content_access(wh, datetime.now(timezone.utc)), wh.snapshots
+                return update_content_access(wh, datetime.now(timezone.utc)), wh.snapshots
 
         summary, snapshots = retry_on_conflict(build, progress=context.log.info)
         metadata = {**summary.metadata(), **snapshot_metadata(snapshots)}

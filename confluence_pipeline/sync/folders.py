@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timezone
 
 from ..confluence.cql import cql_date
+from ..storage.derived import read_snapshot
 from . import rows as R
 from .listings import CQL_OVERLAP, FOLDER_EXPAND, cql_space_clauses, search_content
 from .staging import StagedWriter
 from .step import AssetReport, SyncContext, measured_step, rescope
-from .tree import mend_tree
+from .tree import keep_tree
 from .watermark import advance_watermark, fetch_bounds
 from .windows import EPOCH, TimeRange
 
@@ -30,10 +31,10 @@ def sync_folders(ctx: SyncContext, rng: TimeRange) -> AssetReport:
                 if row["modified_at"] and since <= row["modified_at"] < until:
                     writer.add(row)
         with wh.transaction():
+            read_from = read_snapshot(wh)
             writer.merge()
-            # always: pages moved or trashed without a new version (written by the pages step) move
-            # folders along, and this mend, over pages and folders, is what finds them
-            report.counts += mend_tree(ctx, wh, "folders")
+            wrote = bool(report.counts.inserted or report.counts.updated)
+            report.counts += keep_tree(ctx, wh, read_from, wrote)
             report.out_of_scope = rescope(ctx, wh, report, "folders")
             if rng.includes_now(ctx.now):
                 advance_watermark(ctx, wh, "folders", since)

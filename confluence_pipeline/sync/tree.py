@@ -3,11 +3,14 @@ those whose place changed without a new version, read again by id in bulk."""
 
 from __future__ import annotations
 
+from ..storage.derived import built_from, set_built
 from ..storage.warehouse import Warehouse, WriteCounts
 from . import rows as R
 from .listings import folders_by_ids
 from .scope import refresh_tree
 from .step import SyncContext
+
+TREE_TABLES = ("pages", "folders")
 
 
 # Pages and folders to read by id: parents that are not stored, and nodes whose place is stale.
@@ -37,14 +40,33 @@ def mend_tree(ctx: SyncContext, wh: Warehouse, table: str) -> WriteCounts:
     by modification date shows them: they are read again by id too. The pages asset reads pages
     only (the folders asset, after it, reads both). Returns what it wrote to `table`.
     """
-    types = ("page",) if table == "pages" else ("page", "folder")
+    return _mend(ctx, wh, ("page",) if table == "pages" else ("page", "folder"))[0][table]
+
+
+def keep_tree(ctx: SyncContext, wh: Warehouse, read_from: int, wrote: bool) -> WriteCounts:
+    """The folders step's mend, over pages and folders: what the pages step changed in the tree
+    (pages moved or trashed without a new version move folders along) it finds. Skipped when this
+    step `wrote` neither table and neither changed since the last mend that left no gap (one that
+    did, as a parent the account cannot read, is tried again every run). `read_from` is the
+    snapshot the step's transaction started from."""
+    if not wrote and built_from(wh, "tree", TREE_TABLES, "") is not None:
+        return WriteCounts()
+    counts, whole = _mend(ctx, wh, ("page", "folder"))
+    if whole:
+        set_built(wh, "tree", read_from, "")
+    return counts["folders"]
+
+
+def _mend(ctx: SyncContext, wh: Warehouse, types: tuple[str, ...]) -> tuple[dict[str, WriteCounts], bool]:
+    """What the mend wrote to each table, and whether it left the tree without gaps."""
     counts = {"pages": WriteCounts(), "folders": WriteCounts()}
     tried: set[str] = set()
     while True:
         refresh_tree(wh)
-        wanted = [(node_id, type_) for node_id, type_ in wh.run(_TREE_GAPS) if node_id not in tried and type_ in types]
+        gaps = [(node_id, type_) for node_id, type_ in wh.run(_TREE_GAPS) if type_ in types]
+        wanted = [(node_id, type_) for node_id, type_ in gaps if node_id not in tried]
         if not wanted:
-            return counts[table]
+            return counts, not gaps
         tried.update(node_id for node_id, _ in wanted)
         pages = [node_id for node_id, type_ in wanted if type_ == "page"]
         folders = [node_id for node_id, type_ in wanted if type_ == "folder"]
