@@ -375,10 +375,17 @@ def test_directory_changes_come_from_the_audit_log_and_a_no_change_run_lists_not
             last = read_snapshot(wh)
         quiet = site.sync(today(), today())
         assert quiet.success
+        calls = {op: n - before[op] for op, n in _listing_calls(site.emu).items()}
+        # nothing changed: no group, member, space, permission or user listing; the audit log read once
+        assert calls == {"getGroupMembersByGroupId": 0, "getSpacePermissionsAssignments": 0, "getGroups": 0,
+                         "getSpaces": 0, "searchUser": 0, "getAuditRecords": 1}, calls
+        assert metadata(quiet, "group_members")["groups_read"] == 0
+        assert metadata(quiet, "space_permissions")["spaces_read"] == 0
+        assert "audit records" in metadata(quiet, "space_permissions")["read"]
         with Warehouse(site.settings.lake, read_only=True) as wh:
             written = tables_changed_since(wh, last)
             tree = wh.get_state("built:tree")
-        # nothing changed: no step rewrote a row (the run's watermarks aside), and content_access,
+        # and no step rewrote a row (the run's watermarks aside); content_access,
         # built from unchanged tables, was not built again
         assert written == {"sync_state"}, written
         built_from = metadata(first, "content_access")["built_from_snapshot"]
@@ -389,13 +396,6 @@ def test_directory_changes_come_from_the_audit_log_and_a_no_change_run_lists_not
         assert site.sync(today(), today(), selection=["folders"]).success
         with Warehouse(site.settings.lake, read_only=True) as wh:
             assert wh.get_state("built:tree") == tree
-        calls = {op: n - before[op] for op, n in _listing_calls(site.emu).items()}
-        # nothing changed: no group, member, space, permission or user listing; the audit log read once
-        assert calls == {"getGroupMembersByGroupId": 0, "getSpacePermissionsAssignments": 0, "getGroups": 0,
-                         "getSpaces": 0, "searchUser": 0, "getAuditRecords": 1}, calls
-        assert metadata(quiet, "group_members")["groups_read"] == 0
-        assert metadata(quiet, "space_permissions")["spaces_read"] == 0
-        assert "audit records" in metadata(quiet, "space_permissions")["read"]
 
         ws = site.ws
         with ws.lock:
