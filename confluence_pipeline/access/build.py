@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..storage.derived import built_from, read_snapshot, set_built
+from ..storage.derived import update
 from ..storage.warehouse import Warehouse
 
 
@@ -250,14 +250,12 @@ class AccessSummary:
 def update_content_access(wh: Warehouse, now: datetime) -> AccessSummary:
     """`build_content_access` in a transaction of its own; skipped when none of the tables it is
     built from changed since the last build (nor this code): it would write the same clauses again."""
-    with wh.transaction():
-        read_from = read_snapshot(wh)
-        version = hashlib.sha1("\n".join([*_BUILD, _INSERT, *MACROS]).encode()).hexdigest()
-        if (unchanged := built_from(wh, "content_access", INPUTS, version)) is not None:
-            return summarize(wh, unchanged)
+    def build(snapshot: int) -> AccessSummary:
         build_content_access(wh, now)
-        set_built(wh, "content_access", read_from, version)
-        return summarize(wh, read_from)
+        return summarize(wh, snapshot)
+
+    version = hashlib.sha1("\n".join([*_BUILD, _INSERT, *MACROS]).encode()).hexdigest()
+    return update(wh, "content_access", INPUTS, version, build, lambda snapshot: summarize(wh, snapshot))
 
 
 def build_content_access(wh: Warehouse, now: datetime) -> None:

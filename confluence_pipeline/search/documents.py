@@ -26,7 +26,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from ..settings import IndexingFilters
-from ..storage.derived import built_from, read_snapshot, set_built
+from ..storage.derived import update
 from ..storage.schema import DOCUMENT_ITEMS, DOCUMENTS
 from ..storage.warehouse import Warehouse, arrow_schema
 from ..text.attachments import EXTRACTION_VERSION, Extracted, Limits
@@ -191,16 +191,18 @@ def update_documents(wh: Warehouse, filters: IndexingFilters, now: datetime, *,
     are made from changed since the last build (nor the filters, nor the code): it would compare
     every item's fingerprint (a second at scale 100,000) to rebuild nothing."""
     started = time.perf_counter()
-    with wh.transaction():
-        read_from = read_snapshot(wh)
-        version = _hash(_sources_sql(filters), EXTRACTION_VERSION, Limits())
-        if (unchanged := built_from(wh, "documents", INPUTS, version)) is not None:
-            return DocumentsReport(items=wh.count("document_items"), chunks=wh.count("documents"),
-                                   duration_s=time.perf_counter() - started, built_from=unchanged)
+
+    def build(snapshot: int) -> DocumentsReport:
         report = build_documents(wh, filters, now, progress=progress)
-        set_built(wh, "documents", read_from, version)
-        report.built_from = read_from
+        report.built_from = snapshot
         return report
+
+    def unchanged(snapshot: int) -> DocumentsReport:
+        return DocumentsReport(items=wh.count("document_items"), chunks=wh.count("documents"),
+                               duration_s=time.perf_counter() - started, built_from=snapshot)
+
+    version = _hash(_sources_sql(filters), EXTRACTION_VERSION, Limits())
+    return update(wh, "documents", INPUTS, version, build, unchanged)
 
 
 def _sources(wh: Warehouse, batch: list[tuple], extractor: Extractor) -> list[tuple[str, str]]:

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
-from ..storage.derived import built_from, read_snapshot, set_built
+from ..storage.derived import update
 from ..storage.warehouse import Warehouse
 from ..sync.conflicts import retry_on_conflict
 from . import semantic
@@ -105,13 +105,9 @@ def update_index(wh: Warehouse) -> IndexReport:
     """`build_index` in a transaction of its own; skipped when `documents` did not change since the
     last build (it would compare every chunk to add and remove none)."""
     started = time.perf_counter()
-    with wh.transaction():
-        read_from = read_snapshot(wh)
-        if built_from(wh, "search_index", ("documents",), "") is not None:
-            return IndexReport(chunks=wh.count("search_chunks"), duration_s=time.perf_counter() - started)
-        report = build_index(wh)
-        set_built(wh, "search_index", read_from, "")
-        return report
+    return update(wh, "search_index", ("documents",), "", lambda snapshot: build_index(wh),
+                  lambda snapshot: IndexReport(chunks=wh.count("search_chunks"),
+                                               duration_s=time.perf_counter() - started))
 
 
 def build_index(wh: Warehouse) -> IndexReport:
